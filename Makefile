@@ -1,0 +1,60 @@
+# The operator's interface. `make help` lists the targets.
+# One stack per run folder: CDC_STACK_DIR (default .stack/dev) and CDC_PORT_BASE (default 15400).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CDC := $(PY) -m cli
+# `make test` runs its own stack, on other ports, so a developer's stack is left alone.
+TEST_STACK := CDC_STACK_DIR=$(CURDIR)/.stack/test CDC_PORT_BASE=25400
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status env wipe deploy connectors-status demo test test-unit test-integration lint
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+# pip's output goes to stderr so that `make -s env` prints only KEY=value lines.
+$(VENV)/.installed: pyproject.toml
+	@python3 -m venv $(VENV) >&2
+	@$(VENV)/bin/pip install -q --upgrade pip >&2
+	@$(VENV)/bin/pip install -q -e '.[test]' >&2
+	@touch $@
+
+install: $(VENV)/.installed ## create the virtualenv with the project and its test tools
+
+up: install ## start PostgreSQL per service, Kafka, Kafka Connect (idempotent)
+	$(CDC) up
+
+down: install ## stop every process `up` started; keep data
+	$(CDC) down
+
+status: install ## show which components run
+	$(CDC) status
+
+env: install ## print the stack's addresses as KEY=value lines
+	@$(CDC) env
+
+wipe: install ## stop and delete ALL data of the stack (databases, slots, Kafka, Connect offsets)
+	$(CDC) wipe
+
+deploy: install ## check, validate and deploy the connector configs; wait until RUNNING
+	$(CDC) deploy
+
+connectors-status: install ## connector and task states
+	$(CDC) connectors status
+
+demo: up deploy ## the whole pipeline on the local stack, with sample data
+	$(CDC) demo
+
+test-unit: install ## unit tests (no infrastructure)
+	$(PY) -m pytest tests/unit -q
+
+test: install ## unit tests, then integration tests on a test stack of their own (brought up and down)
+	$(PY) -m pytest tests/unit -q
+	$(TEST_STACK) $(CDC) up
+	$(TEST_STACK) $(CDC) deploy
+	$(TEST_STACK) $(PY) -m pytest tests/integration -q; rc=$$?; \
+	  [ -n "$$KEEP" ] || $(TEST_STACK) $(CDC) down; exit $$rc
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli

@@ -1,0 +1,1 @@
+"""The operator's CLI (`cdc`): the stack, connectors, workers and observation in one place."""

@@ -1,0 +1,90 @@
+"""Entry point of the `cdc` command. Each verb is a thin call into the module that does the job."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli import connectors_cmd, demo_cmd, stack_env
+from connectors import configs
+from stack import launcher
+from stack.processes import StackError
+from stack.settings import StackSettings
+
+app = typer.Typer(help="Change-data-capture pipeline: local stack, connectors, workers, observation.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(connectors_cmd.app, name="connectors")
+app.command("demo")(demo_cmd.demo)
+out = Console()
+
+
+def _settings() -> StackSettings:
+    return StackSettings.from_env()
+
+
+@app.command()
+def up() -> None:
+    """Start PostgreSQL per service, Kafka and Kafka Connect; run migrations. Idempotent."""
+    try:
+        launcher.up(_settings())
+    except StackError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def down() -> None:
+    """Stop every process `up` started; keep all data."""
+    launcher.down(_settings())
+
+
+@app.command()
+def wipe() -> None:
+    """Stop the stack and delete all its data (databases with their slots, Kafka with Connect's offsets)."""
+    launcher.wipe(_settings())
+
+
+@app.command()
+def status() -> None:
+    """Which components run, and where."""
+    rows = launcher.status(_settings())
+    table = Table("component", "address", "state")
+    for row in rows:
+        table.add_row(row.name, row.address, "[green]running[/green]" if row.running else "[red]stopped[/red]")
+    out.print(table)
+    if not all(r.running for r in rows):
+        raise typer.Exit(3)
+
+
+@app.command()
+def env() -> None:
+    """Print the stack's addresses as KEY=value lines."""
+    print(launcher.env_lines(_settings()), end="")
+
+
+@app.command()
+def migrate() -> None:
+    """Run every service's migrations against the databases in the environment (for docker compose;
+    `up` already does this for the native stack)."""
+    from services import migrations
+    from services.catalog import SERVICES
+
+    env = stack_env.load()
+    for svc in SERVICES:
+        migrations.upgrade(svc, env[f"{svc.env_prefix}_DATABASE_URL"])
+        out.print(f"migrated {svc.name}")
+
+
+@app.command("deploy")
+def deploy(dry_run: bool = typer.Option(False, "--dry-run", help="Show the resolved configs; deploy nothing."),
+           only: list[str] = typer.Option(None, "--only", help="Deploy only these connectors."),
+           config_dir: Path = typer.Option(configs.CONFIG_DIR, "--config-dir",
+                                           help="Folder with base.json and one <service>.json per connector.")) -> None:
+    """Check, validate and deploy every connector config (idempotent), then wait until RUNNING."""
+    connectors_cmd.deploy(dry_run=dry_run, only=only, config_dir=config_dir)
+
+
+if __name__ == "__main__":
+    app()

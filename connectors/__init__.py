@@ -1,0 +1,1 @@
+"""Debezium connector configs (JSON beside this file) and the client that deploys them."""

@@ -1,0 +1,98 @@
+"""A small client for Kafka Connect's REST API: validate, idempotent PUT, status, delete."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+
+
+class ConnectError(RuntimeError):
+    pass
+
+
+@dataclass
+class ConnectorState:
+    name: str
+    connector: str
+    tasks: list[str]
+    trace: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.connector == "RUNNING" and bool(self.tasks) and all(t == "RUNNING" for t in self.tasks)
+
+    @property
+    def failed(self) -> bool:
+        return self.connector == "FAILED" or "FAILED" in self.tasks
+
+
+class ConnectClient:
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _check(self, resp: httpx.Response) -> httpx.Response:
+        if resp.status_code >= 400:
+            raise ConnectError(f"{resp.request.method} {resp.request.url.path}: HTTP {resp.status_code}: {resp.text}")
+        return resp
+
+    def validate(self, name: str, config: dict[str, str]) -> list[str]:
+        """Connect's own validation (the connector checks the database too); one message per problem."""
+        plugin = config["connector.class"].rsplit(".", 1)[-1]
+        body = {**config, "name": name}
+        data = self._check(self.http.put(f"/connector-plugins/{plugin}/config/validate", json=body)).json()
+        errors = []
+        for item in data.get("configs", []):
+            value = item.get("value") or {}
+            errors.extend(f"{name}: {value.get('name')}: {msg}" for msg in value.get("errors", []))
+        if data.get("error_count", 0) and not errors:
+            errors.append(f"{name}: Connect reported {data['error_count']} error(s) without messages")
+        return errors
+
+    def config(self, name: str) -> dict[str, str] | None:
+        resp = self.http.get(f"/connectors/{name}/config")
+        if resp.status_code == 404:
+            return None
+        return self._check(resp).json()
+
+    def put_config(self, name: str, config: dict[str, str]) -> bool:
+        """PUT creates or updates; returns True when created."""
+        return self._check(self.http.put(f"/connectors/{name}/config", json=config)).status_code == 201
+
+    def list(self) -> list[str]:
+        return sorted(self._check(self.http.get("/connectors")).json())
+
+    def status(self, name: str) -> ConnectorState:
+        data = self._check(self.http.get(f"/connectors/{name}/status")).json()
+        tasks = data.get("tasks", [])
+        trace = data["connector"].get("trace") or next((t.get("trace") for t in tasks if t.get("trace")), None)
+        return ConnectorState(name, data["connector"]["state"], [t["state"] for t in tasks], trace)
+
+    def delete(self, name: str) -> None:
+        resp = self.http.delete(f"/connectors/{name}")
+        if resp.status_code != 404:
+            self._check(resp)
+
+    def wait_running(self, names: list[str], timeout: float = 120.0) -> list[ConnectorState]:
+        deadline = time.monotonic() + timeout
+        while True:
+            states = []
+            for name in names:
+                try:
+                    states.append(self.status(name))
+                except ConnectError:  # 404 right after the PUT, before the herder wrote the status
+                    states.append(ConnectorState(name, "UNASSIGNED", []))
+            failed = [s for s in states if s.failed]
+            if failed:
+                raise ConnectError("; ".join(f"{s.name} FAILED: {(s.trace or '').splitlines()[0] if s.trace else ''}"
+                                             for s in failed))
+            if all(s.running for s in states):
+                return states
+            if time.monotonic() > deadline:
+                seen = ", ".join(f"{s.name}={s.connector}/{s.tasks}" for s in states)
+                raise ConnectError(f"connectors not RUNNING after {timeout:.0f}s: {seen}")
+            time.sleep(0.5)

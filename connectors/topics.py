@@ -1,0 +1,30 @@
+"""Creates the connectors' topics before deploy, with a fixed partition count: the broker
+does not auto-create topics, so an early consumer cannot make a one-partition topic."""
+from __future__ import annotations
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+DEFAULT_PARTITIONS = 3
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
+    """Create the missing topics; returns the names created. Existing topics are left as they are."""
+    client = admin(bootstrap)
+    existing = set(client.list_topics(timeout=15).topics)
+    missing = [t for t in dict.fromkeys(topics) if t not in existing]
+    if not missing:
+        return []
+    futures = client.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
+                                   operation_timeout=30)
+    for topic, fut in futures.items():
+        try:
+            fut.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+    return missing

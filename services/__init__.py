@@ -1,0 +1,1 @@
+"""The example services. Each owns one PostgreSQL database: its tables, its outbox, its migrations."""

@@ -1,0 +1,45 @@
+"""DDL every service database shares for change data capture: the outbox (EventRouter
+shape), Debezium's signal and heartbeat tables, the publication, and Debezium's grants.
+Called from the services' migrations, which run as the owning role."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from alembic import op
+
+from services.catalog import DEBEZIUM_ROLE, HEARTBEAT_TABLE, OUTBOX_TABLE, SIGNAL_TABLE
+
+CDC_TABLES_DDL = f"""
+CREATE TABLE {OUTBOX_TABLE} (
+    id            uuid PRIMARY KEY,
+    aggregatetype varchar(255) NOT NULL,
+    aggregateid   varchar(255) NOT NULL,
+    type          varchar(255) NOT NULL,
+    payload       jsonb NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE {SIGNAL_TABLE} (
+    id   varchar(64) PRIMARY KEY,
+    type varchar(32) NOT NULL,
+    data text
+);
+CREATE TABLE {HEARTBEAT_TABLE} (
+    id integer PRIMARY KEY,
+    ts timestamptz NOT NULL
+);
+"""
+
+
+def create_cdc_tables() -> None:
+    op.execute(CDC_TABLES_DDL)
+
+
+def publish(publication: str, captured_tables: Iterable[str]) -> None:
+    """Create the publication (owner only: Debezium's role cannot) and grant Debezium just
+    enough: SELECT on what it captures, writes only on its signal and heartbeat tables."""
+    tables = [*captured_tables, OUTBOX_TABLE, SIGNAL_TABLE, HEARTBEAT_TABLE]
+    op.execute(f"CREATE PUBLICATION {publication} FOR TABLE {', '.join(tables)}")
+    op.execute(f"GRANT SELECT ON {', '.join(tables)} TO {DEBEZIUM_ROLE}")
+    op.execute(f"GRANT INSERT ON {SIGNAL_TABLE} TO {DEBEZIUM_ROLE}")  # incremental-snapshot watermarks
+    # heartbeat.action.query is an upsert: INSERT ... ON CONFLICT DO UPDATE
+    op.execute(f"GRANT INSERT, UPDATE ON {HEARTBEAT_TABLE} TO {DEBEZIUM_ROLE}")

@@ -1,0 +1,37 @@
+"""The stack's addresses as shell `KEY=value` lines (`make env`): the one way tests, the CLI
+and outside scripts find the stack."""
+from __future__ import annotations
+
+from services.catalog import DEBEZIUM_ROLE, OBSERVER_ROLE, SERVICES
+from stack.roles import dsn
+from stack.secrets import secret_name
+from stack.settings import HOST, StackSettings
+
+
+def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for svc in SERVICES:
+        port = s.pg_ports[svc.name]
+        env[f"{svc.env_prefix}_DATABASE_URL"] = dsn(svc.role, secrets[secret_name(svc, "service")], port, svc.database)
+    for svc in SERVICES:
+        port = s.pg_ports[svc.name]
+        env[f"{svc.env_prefix}_OBSERVER_URL"] = dsn(OBSERVER_ROLE, secrets[secret_name(svc, "observer")], port, svc.database)
+        env[f"{svc.env_prefix}_DEBEZIUM_URL"] = dsn(DEBEZIUM_ROLE, secrets[secret_name(svc, "debezium")], port, svc.database)
+    env["KAFKA_BOOTSTRAP_SERVERS"] = s.kafka_bootstrap
+    env["CONNECT_URL"] = s.connect_url
+    env["CDC_STACK_DIR"] = str(s.run_dir)
+    return env
+
+
+def connect_worker_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
+    """What the connector configs' ${env:...} placeholders resolve to, inside Connect."""
+    env: dict[str, str] = {}
+    for svc in SERVICES:
+        env[f"CDC_{svc.env_prefix}_DB_HOST"] = HOST
+        env[f"CDC_{svc.env_prefix}_DB_PORT"] = str(s.pg_ports[svc.name])
+        env[f"CDC_{svc.env_prefix}_DEBEZIUM_PASSWORD"] = secrets[secret_name(svc, "debezium")]
+    return env
+
+
+def render(env: dict[str, str]) -> str:
+    return "".join(f"{k}={v}\n" for k, v in env.items())

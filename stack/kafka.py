@@ -1,0 +1,180 @@
+"""Kafka 4 in KRaft mode (one combined broker/controller) and a Kafka Connect distributed
+worker with Debezium on plugin.path, started with `java -cp` on the resolved jars."""
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+
+from stack import jars
+from stack.processes import StackError, pid_alive, read_pid, spawn, wait_until
+from stack.settings import HOST, StackSettings
+
+JVM_COMMON = [
+    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent", "-XX:ParallelGCThreads=2", "-XX:ConcGCThreads=1",
+    "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+]
+BROKER_HEAP = ["-Xms256m", "-Xmx512m"]
+CONNECT_HEAP = ["-Xms256m", "-Xmx512m"]
+BROKER_STARTED = "Kafka Server started"  # KafkaBroker.STARTED_MESSAGE
+
+LOG4J2 = """\
+# log4j2 properties format: needs no YAML library on the classpath
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = ${{sys:kafka.logs.dir}}/{name}.log
+appender.file.append = false
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = INFO
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+"""
+
+
+def server_properties(s: StackSettings) -> str:
+    return f"""\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@{HOST}:{s.controller_port}
+listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.controller_port}
+advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={s.kafka_data_dir}
+num.partitions=3
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=168
+"""
+
+
+def connect_properties(s: StackSettings) -> str:
+    return f"""\
+bootstrap.servers={s.kafka_bootstrap}
+group.id=cdc-connect
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+config.storage.topic=_connect-configs
+offset.storage.topic=_connect-offsets
+status.storage.topic=_connect-status
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.storage.partitions=1
+status.storage.partitions=1
+offset.flush.interval.ms=5000
+listeners=http://{HOST}:{s.connect_port}
+rest.advertised.host.name={HOST}
+rest.advertised.port={s.connect_port}
+plugin.path={jars.plugins_dir(s.jars_dir)}
+scheduled.rebalance.max.delay.ms=0
+topic.creation.enable=true
+config.providers=env
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+config.providers.env.param.allowlist.pattern=^CDC_.*
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _java(s: StackSettings, name: str, heap: list[str], main: str, *args: str) -> list[str]:
+    log4j = _write(s.etc_dir / f"log4j2-{name}.properties", LOG4J2.format(name=name))
+    return ["java", *heap, *JVM_COMMON, f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={s.logs_dir}", "-cp", jars.kafka_classpath(s.jars_dir), main, *args]
+
+
+def pid_file(s: StackSettings, name: str) -> Path:
+    return s.pids_dir / f"{name}.pid"
+
+
+def log_file(s: StackSettings, name: str) -> Path:
+    return s.logs_dir / f"{name}.out"
+
+
+def format_storage(s: StackSettings) -> None:
+    """Format the KRaft log folder once; the cluster id lives next to the data it belongs to."""
+    props = _write(s.etc_dir / "server.properties", server_properties(s))
+    if (s.kafka_data_dir / "meta.properties").exists():
+        return
+    cid_file = s.run_dir / "kafka-cluster.id"
+    if not cid_file.exists():
+        cid_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode() + "\n")
+    res = subprocess.run(
+        _java(s, "storage", ["-Xmx256m"], "kafka.tools.StorageTool", "format", "--ignore-formatted",
+              "-t", cid_file.read_text().strip(), "-c", str(props)),
+        capture_output=True, text=True)
+    if res.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed:\n{res.stdout}{res.stderr}")
+
+
+def start_broker(s: StackSettings) -> bool:
+    if read_pid(pid_file(s, "kafka")):
+        return False
+    props = _write(s.etc_dir / "server.properties", server_properties(s))
+    log = log_file(s, "kafka")
+    log.unlink(missing_ok=True)
+    pid = spawn(_java(s, "kafka", BROKER_HEAP, "kafka.Kafka", str(props)), log, pid_file(s, "kafka"))
+    server_log = s.logs_dir / "kafka.log"
+    wait_until("Kafka broker", lambda: _started(server_log, log), timeout=120,
+               alive=lambda: pid_alive(pid), log_file=log if log.stat().st_size else server_log)
+    return True
+
+
+def _started(*logs: Path) -> bool:
+    for log in logs:
+        if log.exists() and BROKER_STARTED in log.read_text(errors="replace")[-200_000:]:
+            return True
+    return False
+
+
+def start_connect(s: StackSettings, worker_env: dict[str, str]) -> bool:
+    if read_pid(pid_file(s, "connect")):
+        return False
+    props = _write(s.etc_dir / "connect-distributed.properties", connect_properties(s))
+    log = log_file(s, "connect")
+    env = {**os.environ, **worker_env}  # the env config provider reads the worker's environment
+    pid = spawn(_java(s, "connect", CONNECT_HEAP, "org.apache.kafka.connect.cli.ConnectDistributed", str(props)),
+                log, pid_file(s, "connect"), env=env)
+    wait_until("Kafka Connect", lambda: connect_healthy(s), timeout=240,
+               alive=lambda: pid_alive(pid), log_file=s.logs_dir / "connect.log")
+    return True
+
+
+def connect_healthy(s: StackSettings) -> bool:
+    try:
+        return httpx.get(f"{s.connect_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def broker_running(s: StackSettings) -> bool:
+    return read_pid(pid_file(s, "kafka")) is not None
+
+
+def connect_running(s: StackSettings) -> bool:
+    return read_pid(pid_file(s, "connect")) is not None

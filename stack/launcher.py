@@ -1,0 +1,108 @@
+"""`up`, `down`, `status`, `wipe` of the local stack. Idempotent: `up` twice leaves one stack,
+`down` stops what `up` started (by pid) and keeps every byte of data."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from services import migrations
+from services.catalog import SERVICES
+from stack import jars, kafka, postgres, roles
+from stack.envfile import connect_worker_env, render, stack_env
+from stack.processes import check_ports_free, stop
+from stack.secrets import load_or_create, read_env_file, secret_name
+from stack.settings import StackSettings
+
+console = Console(stderr=True)
+
+
+def _free_ports_needed(s: StackSettings) -> dict[int, str]:
+    """Ports of the components that are not running yet (a running one holds its own port)."""
+    names = s.port_env_names()
+    needed: dict[int, str] = {}
+    for svc in SERVICES:
+        if not postgres.is_running(s, svc):
+            port = s.pg_ports[svc.name]
+            needed[port] = names[port]
+    if not kafka.broker_running(s):
+        needed[s.kafka_port] = names[s.kafka_port]
+        needed[s.controller_port] = names[s.controller_port]
+    if not kafka.connect_running(s):
+        needed[s.connect_port] = names[s.connect_port]
+    return needed
+
+
+def up(s: StackSettings) -> None:
+    s.run_dir.mkdir(parents=True, exist_ok=True)
+    check_ports_free(_free_ports_needed(s))
+    secrets = load_or_create(s.secrets_file)
+    with console.status("resolving jars (first time only)"):
+        jars.resolve(s.jars_dir, log=lambda m: console.log(m))
+    postgres.find_bin_dir()
+    postgres.prepare_root(s)
+    for svc in SERVICES:
+        with console.status(f"PostgreSQL {svc.name} on port {s.pg_ports[svc.name]}"):
+            postgres.ensure_cluster(s, svc, secrets[secret_name(svc, "superuser")])
+            started = False
+            if not postgres.is_running(s, svc):
+                postgres.start(s, svc)
+                started = True
+            roles.bootstrap(svc, s.pg_ports[svc.name], secrets)
+            migrations.upgrade(svc, stack_env(s, secrets)[f"{svc.env_prefix}_DATABASE_URL"])
+        console.log(f"postgres {svc.name:<12} {'started' if started else 'running'}  127.0.0.1:{s.pg_ports[svc.name]}")
+    s.env_file.write_text(render(stack_env(s, secrets)))
+    s.env_file.chmod(0o600)
+    with console.status(f"Kafka broker on {s.kafka_bootstrap}"):
+        kafka.format_storage(s)
+        started = kafka.start_broker(s)
+    console.log(f"kafka {'started' if started else 'running'}  {s.kafka_bootstrap}")
+    with console.status(f"Kafka Connect on {s.connect_url} (plugin scan takes a while)"):
+        started = kafka.start_connect(s, connect_worker_env(s, secrets))
+    console.log(f"connect {'started' if started else 'running'}  {s.connect_url}")
+    console.log(f"stack up; its addresses: {s.env_file} (or `make env`)")
+
+
+def down(s: StackSettings) -> None:
+    # Connect first: it holds the replication connections and flushes its offsets on SIGTERM.
+    for name in ("connect", "kafka"):
+        was = stop(kafka.pid_file(s, name), timeout=90)
+        console.log(f"{name} {'stopped' if was else 'not running'}")
+    for svc in SERVICES:
+        was = postgres.stop(s, svc) if s.pg_data_dir(svc).exists() else False
+        console.log(f"postgres {svc.name} {'stopped' if was else 'not running'}")
+
+
+def wipe(s: StackSettings) -> None:
+    """Delete all data of this stack at once: PostgreSQL clusters (and so their slots),
+    Kafka's log (and so Connect's offsets). Never one without the other."""
+    down(s)
+    postgres.wipe(s)
+    shutil.rmtree(s.run_dir, ignore_errors=True)
+    console.log(f"wiped {s.run_dir}")
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    address: str
+    running: bool
+
+
+def status(s: StackSettings) -> list[ComponentStatus]:
+    rows = [ComponentStatus(f"postgres {svc.name}", f"127.0.0.1:{s.pg_ports[svc.name]}",
+                            postgres.is_running(s, svc)) for svc in SERVICES]
+    rows.append(ComponentStatus("kafka", s.kafka_bootstrap, kafka.broker_running(s)))
+    rows.append(ComponentStatus("connect", s.connect_url, kafka.connect_running(s) and kafka.connect_healthy(s)))
+    return rows
+
+
+def env_lines(s: StackSettings) -> str:
+    if not s.env_file.exists():
+        raise SystemExit(f"no stack at {s.run_dir}: run `make up` first")
+    return s.env_file.read_text()
+
+
+def secrets(s: StackSettings) -> dict[str, str]:
+    return read_env_file(s.secrets_file)

@@ -1,0 +1,107 @@
+"""Where the local stack lives and which ports it uses: environment variables with local defaults.
+
+CDC_STACK_DIR  run folder of one stack (default .stack/dev); a test stack uses another
+CDC_PORT_BASE  first port; every port is base + offset unless set one by one:
+               CDC_<SERVICE>_PG_PORT, CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT
+CDC_JARS_DIR   resolved jars, shared by every stack of a checkout (default .stack/jars)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.catalog import SERVICES, Service
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORT_BASE = 15400
+HOST = "127.0.0.1"  # loopback only, and never "localhost" (it may resolve to ::1)
+
+
+def _port(env: str, default: int) -> int:
+    raw = os.environ.get(env)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"{env}={raw!r} is not a port number") from None
+    if not 1024 <= port <= 65535:
+        raise SystemExit(f"{env}={port} is outside 1024-65535")
+    return port
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    run_dir: Path
+    jars_dir: Path
+    pg_ports: dict[str, int]
+    kafka_port: int
+    controller_port: int
+    connect_port: int
+
+    @classmethod
+    def from_env(cls) -> "StackSettings":
+        base = _port("CDC_PORT_BASE", DEFAULT_PORT_BASE)
+        run_dir = Path(os.environ.get("CDC_STACK_DIR") or REPO_ROOT / ".stack" / "dev").resolve()
+        jars_dir = Path(os.environ.get("CDC_JARS_DIR") or REPO_ROOT / ".stack" / "jars").resolve()
+        pg_ports = {
+            s.name: _port(f"CDC_{s.env_prefix}_PG_PORT", base + i) for i, s in enumerate(SERVICES)
+        }
+        return cls(
+            run_dir=run_dir,
+            jars_dir=jars_dir,
+            pg_ports=pg_ports,
+            kafka_port=_port("CDC_KAFKA_PORT", base + 10),
+            controller_port=_port("CDC_KAFKA_CONTROLLER_PORT", base + 11),
+            connect_port=_port("CDC_CONNECT_PORT", base + 20),
+        )
+
+    # --- derived addresses -------------------------------------------------------------
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{HOST}:{self.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{HOST}:{self.connect_port}"
+
+    def port_env_names(self) -> dict[int, str]:
+        """Which variable moves which port, for 'port already taken' messages."""
+        names = {p: f"CDC_{n.upper()}_PG_PORT" for n, p in self.pg_ports.items()}
+        names[self.kafka_port] = "CDC_KAFKA_PORT"
+        names[self.controller_port] = "CDC_KAFKA_CONTROLLER_PORT"
+        names[self.connect_port] = "CDC_CONNECT_PORT"
+        return names
+
+    # --- run folder layout -----------------------------------------------------------
+    @property
+    def env_file(self) -> Path:
+        return self.run_dir / "env"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.run_dir / "secrets.env"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def pids_dir(self) -> Path:
+        return self.run_dir / "run"
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.run_dir / "etc"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.run_dir / "kafka"
+
+    @property
+    def pg_root(self) -> Path:
+        return self.run_dir / "pg"
+
+    def pg_data_dir(self, service: Service) -> Path:
+        return self.pg_root / service.name
