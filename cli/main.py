@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import connectors_cmd, demo_cmd, stack_env
+from cli import connectors_cmd, demo_cmd, observe_cmd, stack_env, workers_cmd
 from connectors import configs
 from stack import launcher
 from stack.processes import StackError
@@ -16,6 +16,10 @@ from stack.settings import StackSettings
 app = typer.Typer(help="Change-data-capture pipeline: local stack, connectors, workers, observation.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(connectors_cmd.app, name="connectors")
+app.add_typer(workers_cmd.app, name="workers")
+app.command("worker")(workers_cmd.worker)
+app.command("observe")(observe_cmd.observe)
+app.command("backfill")(observe_cmd.backfill)
 app.command("demo")(demo_cmd.demo)
 out = Console()
 

@@ -29,8 +29,14 @@ class ConnectorFile:
     def heartbeat_topic(self) -> str:
         return f"__debezium-heartbeat.{self.topic_prefix}"
 
+    def signal_topic(self) -> str | None:
+        """The signal table is captured too (Debezium reads signals and writes snapshot watermarks there)."""
+        table = self.config.get("signal.data.collection")
+        return f"{self.topic_prefix}.{table}" if table else None
+
     def all_topics(self) -> list[str]:
-        return [*self.row_topics(), *self.routed_topics, self.heartbeat_topic()]
+        signal = self.signal_topic()
+        return [*self.row_topics(), *self.routed_topics, self.heartbeat_topic(), *([signal] if signal else [])]
 
 
 def load_base(config_dir: Path = CONFIG_DIR) -> dict[str, str]:

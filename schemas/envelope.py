@@ -24,6 +24,23 @@ class SourceInfo(BaseModel):
     tx_id: int | None = Field(default=None, alias="txId")
     ts_ms: int  # commit time at the source
     snapshot: str | None = None  # "true"/"first"/"last"/"incremental" during snapshots, else "false"
+    sequence: str | None = None  # JSON list [last commit LSN, LSN] as strings
+
+    @property
+    def position(self) -> int | None:
+        """Where this change sits in the source's history. Incremental-snapshot reads carry no
+        lsn; their `sequence` holds the stream position at which the chunk was emitted, which
+        is past every change the read row could be older than (Debezium drops a read whose key
+        changed inside the snapshot window)."""
+        if self.lsn is not None:
+            return self.lsn
+        if self.snapshot == "incremental" and self.sequence:
+            try:
+                values = [int(v) for v in orjson.loads(self.sequence) if v is not None]
+            except (orjson.JSONDecodeError, TypeError, ValueError):
+                return None
+            return max(values) if values else None
+        return None
 
 
 Op = Literal["c", "u", "d", "r", "t", "m"]

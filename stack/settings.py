@@ -2,7 +2,8 @@
 
 CDC_STACK_DIR  run folder of one stack (default .stack/dev); a test stack uses another
 CDC_PORT_BASE  first port; every port is base + offset unless set one by one:
-               CDC_<SERVICE>_PG_PORT, CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT
+               CDC_<SERVICE>_PG_PORT, CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT,
+               CDC_WORKERS_WEB_PORT (first of the workers' /healthz ports)
 CDC_JARS_DIR   resolved jars, shared by every stack of a checkout (default .stack/jars)
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ class StackSettings:
     kafka_port: int
     controller_port: int
     connect_port: int
+    workers_web_port_base: int
 
     @classmethod
     def from_env(cls) -> "StackSettings":
@@ -55,6 +57,7 @@ class StackSettings:
             kafka_port=_port("CDC_KAFKA_PORT", base + 10),
             controller_port=_port("CDC_KAFKA_CONTROLLER_PORT", base + 11),
             connect_port=_port("CDC_CONNECT_PORT", base + 20),
+            workers_web_port_base=_port("CDC_WORKERS_WEB_PORT", base + 30),
         )
 
     # --- derived addresses -------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Observation of the pipeline: replication pairs (counts, checksums, lag, convergence)."""

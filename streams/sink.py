@@ -1,0 +1,126 @@
+"""Applies a batch of replica rows to the target service's database in one transaction:
+COPY into a staging table, then one INSERT ... ON CONFLICT ... WHERE the stored position is
+older. Replays, duplicates and out-of-order deliveries therefore change nothing."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from streams.projection import ReplicaRow, keeps_data_on_delete
+from streams.spec import ReplicationPair
+
+PIPELINE_COLUMNS = ("cdc_position", "cdc_deleted", "cdc_source_ts")
+
+
+class SinkSchemaError(RuntimeError):
+    """The replica table does not match the spec: a deployment error, not bad data."""
+
+
+class ReplicaSink:
+    def __init__(self, pair: ReplicationPair, dsn: str) -> None:
+        self.pair = pair
+        self.dsn = dsn
+        self.conn: psycopg.AsyncConnection | None = None
+        self.key_cols = list(pair.key.values())
+        self.data_cols = list(pair.columns.values())
+        self.all_cols = [*self.key_cols, *self.data_cols, *PIPELINE_COLUMNS]
+        self.staging = f"cdc_staging_{pair.replica_table}"
+        self._upsert = self._upsert_sql()
+
+    async def connection(self) -> psycopg.AsyncConnection:
+        if self.conn is None or self.conn.closed:
+            self.conn = await psycopg.AsyncConnection.connect(self.dsn, connect_timeout=5,
+                                                              application_name=self.pair.group_id)
+            await self._check_schema(self.conn)
+            await self.conn.execute(sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+                sql.Identifier(self.staging), sql.Identifier(self.pair.replica_table)))
+            await self.conn.commit()
+        return self.conn
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+            self.conn = None
+
+    async def _check_schema(self, conn: psycopg.AsyncConnection) -> None:
+        cur = await conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                                 "AND table_name = %s", (self.pair.replica_table,))
+        have = {r[0] for r in await cur.fetchall()}
+        missing = [c for c in self.all_cols if c not in have]
+        if missing:
+            raise SinkSchemaError(f"{self.pair.target.service}.{self.pair.replica_table} lacks columns {missing} "
+                                  "that the replication spec needs (run the target service's migrations)")
+
+    def _upsert_sql(self) -> sql.Composed:
+        t = sql.Identifier(self.pair.replica_table)
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.all_cols))
+        keep = keeps_data_on_delete(self.pair)
+        sets = []
+        for col in self.data_cols:
+            c = sql.Identifier(col)
+            if keep:  # soft delete: a delete keeps the last data it had
+                sets.append(sql.SQL("{c} = CASE WHEN EXCLUDED.cdc_deleted THEN t.{c} ELSE EXCLUDED.{c} END").format(c=c))
+            else:
+                sets.append(sql.SQL("{c} = EXCLUDED.{c}").format(c=c))
+        for col in (*PIPELINE_COLUMNS, "cdc_applied_at"):
+            sets.append(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(col)))
+        return sql.SQL(
+            "INSERT INTO {t} AS t ({cols}, cdc_applied_at) SELECT {cols}, clock_timestamp() FROM {src} "
+            "ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE t.cdc_position < EXCLUDED.cdc_position"
+        ).format(t=t, cols=cols, src=sql.Identifier(self.staging),
+                 key=sql.SQL(", ").join(map(sql.Identifier, self.key_cols)), sets=sql.SQL(", ").join(sets))
+
+    @staticmethod
+    def _record(row: ReplicaRow) -> tuple:
+        ts = datetime.fromtimestamp(row.source_ts_ms / 1000, tz=timezone.utc)
+        values = [orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for v in row.values]
+        return (*row.key, *values, row.position, row.deleted, ts)
+
+    async def apply(self, rows: Sequence[ReplicaRow]) -> int:
+        """One transaction for the batch; returns how many rows changed (older ones are skipped)."""
+        conn = await self.connection()
+        try:
+            async with conn.transaction():
+                await self._stage(conn, rows)
+                cur = await conn.execute(self._upsert)
+                return cur.rowcount
+        except BaseException:
+            await self._reset_if_broken()
+            raise
+
+    async def apply_each(self, rows: Sequence[ReplicaRow]) -> tuple[int, list[tuple[ReplicaRow, str]]]:
+        """Row by row, each in a savepoint of one transaction: bad rows are returned with the
+        database's reason, the others are applied. Transient errors still propagate."""
+        conn = await self.connection()
+        applied, failed = 0, []
+        try:
+            async with conn.transaction():
+                for row in rows:
+                    try:
+                        async with conn.transaction():  # savepoint
+                            await self._stage(conn, [row])
+                            cur = await conn.execute(self._upsert)
+                            applied += cur.rowcount
+                            await conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(self.staging)))
+                    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+                        failed.append((row, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"))
+        except BaseException:
+            await self._reset_if_broken()
+            raise
+        return applied, failed
+
+    async def _stage(self, conn: psycopg.AsyncConnection, rows: Sequence[ReplicaRow]) -> None:
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(self.staging), sql.SQL(", ").join(map(sql.Identifier, self.all_cols)))
+        async with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for row in rows:
+                await copy.write_row(self._record(row))
+
+    async def _reset_if_broken(self) -> None:
+        if self.conn is not None and (self.conn.closed or self.conn.broken):
+            self.conn = None
