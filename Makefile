@@ -8,7 +8,7 @@ CDC := $(PY) -m cli
 TEST_STACK := CDC_STACK_DIR=$(CURDIR)/.stack/test CDC_PORT_BASE=25400
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status demo test test-unit test-integration lint
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe backfill bench-replication demo test test-unit lint
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -43,7 +43,25 @@ deploy: install ## check, validate and deploy the connector configs; wait until 
 connectors-status: install ## connector and task states
 	$(CDC) connectors status
 
-demo: up deploy ## the whole pipeline on the local stack, with sample data
+workers: install ## start one replication worker per pair (streams/replication.json), in the background
+	$(CDC) workers start
+
+workers-stop: install ## stop the replication workers
+	$(CDC) workers stop
+
+workers-status: install ## health of the replication workers
+	$(CDC) workers status
+
+observe: install ## replication pairs: rows, checksums, lag; waits for convergence (exit 1 if not)
+	$(CDC) observe
+
+backfill: install ## refill a replica through an incremental snapshot: make backfill PAIR=customers-to-inventory
+	$(CDC) backfill $(PAIR)
+
+bench-replication: install ## events/s of one worker draining a pre-filled topic (median of runs)
+	$(PY) -m bench.replication
+
+demo: up deploy workers ## the whole pipeline on the local stack, with sample data
 	$(CDC) demo
 
 test-unit: install ## unit tests (no infrastructure)

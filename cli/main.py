@@ -68,6 +68,33 @@ def env() -> None:
     print(launcher.env_lines(_settings()), end="")
 
 
+db_app = typer.Typer(help="Stop or start one service's PostgreSQL (e.g. to see the pipeline ride out an outage).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("stop")
+def db_stop(service: str) -> None:
+    """Stop one service database (fast shutdown); its data stays."""
+    from services import catalog
+    from stack import postgres
+
+    postgres.stop(_settings(), catalog.get(service))
+    out.print(f"postgres {service} stopped")
+
+
+@db_app.command("start")
+def db_start(service: str) -> None:
+    """Start one service database again."""
+    from services import catalog
+    from stack import postgres
+
+    settings, svc = _settings(), catalog.get(service)
+    if not postgres.is_running(settings, svc):
+        postgres.start(settings, svc)
+    out.print(f"postgres {service} running")
+
+
 @app.command()
 def migrate() -> None:
     """Run every service's migrations against the databases in the environment (for docker compose;

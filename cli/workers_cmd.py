@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import httpx
 import typer
@@ -26,12 +27,13 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
            web_port: int = typer.Option(0, "--web-port", help="Port of /healthz and /metrics (default: per pair)."),
            session_timeout: float = typer.Option(30.0, "--session-timeout", help="Kafka session timeout, seconds."),
            batch_max: int = typer.Option(5000, "--batch-max", help="Largest batch applied in one transaction."),
-           loglevel: str = typer.Option("info", "--loglevel")) -> None:
+           loglevel: str = typer.Option("info", "--loglevel"),
+           spec_path: Path = typer.Option(spec_mod.SPEC_FILE, "--spec", help="Replication spec file.")) -> None:
     """Run the replication worker of one pair in the foreground."""
     from streams.worker import run
 
     try:
-        spec = spec_mod.load()
+        spec = spec_mod.load(spec_path)
         p = spec.pair(pair)
     except (spec_mod.SpecError, KeyError) as exc:
         Console(stderr=True).print(f"[red]refused:[/red] {exc}")
@@ -43,7 +45,7 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
                         session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max)
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv
-    run(pair, ws, loglevel=loglevel)
+    run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 
 
 def _pid_file(settings: StackSettings, pair: str):

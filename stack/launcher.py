@@ -15,7 +15,7 @@ from stack.processes import check_ports_free, stop
 from stack.secrets import load_or_create, read_env_file, secret_name
 from stack.settings import StackSettings
 
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
 
 
 def _free_ports_needed(s: StackSettings) -> dict[int, str]:
@@ -65,7 +65,11 @@ def up(s: StackSettings) -> None:
 
 
 def down(s: StackSettings) -> None:
-    # Connect first: it holds the replication connections and flushes its offsets on SIGTERM.
+    # Workers first (they would only retry against a stopping stack), then Connect: it holds
+    # the replication connections and flushes its offsets on SIGTERM.
+    for pid_file in sorted(s.pids_dir.glob("worker-*.pid")):
+        if stop(pid_file, timeout=30):
+            console.log(f"{pid_file.stem} stopped")
     for name in ("connect", "kafka"):
         was = stop(kafka.pid_file(s, name), timeout=90)
         console.log(f"{name} {'stopped' if was else 'not running'}")

@@ -50,6 +50,10 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
         broker_heartbeat_interval=min(3.0, ws.session_timeout / 3),
         broker_rebalance_timeout=ws.rebalance_timeout,
         broker_commit_interval=1.0,
+        # Throughput: bigger fetches and stream buffers keep batches full (measured by make bench-replication).
+        stream_buffer_maxsize=ws.batch_max * 4,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        broker_max_poll_records=ws.batch_max,
         web_bind="127.0.0.1",
         web_host="127.0.0.1",
         web_port=ws.web_port,
@@ -64,7 +68,7 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
     @app.agent(topic, name=f"replicate-{pair.name}", isolated_partitions=True)
     async def replicate(stream):  # one call per assigned partition
         sink = ReplicaSink(pair, ws.target_dsn)
-        replicator = PairReplicator(pair, sink, dead_letters)
+        replicator = PairReplicator(pair, sink, dead_letters, on_retry=state.retries.labels(pair.name).inc)
         try:
             async for events in stream.noack_take(ws.batch_max, within=ws.batch_within):
                 messages = [_raw(e.message) for e in events]

@@ -42,7 +42,6 @@ class WorkerState:
         self.events.labels(self.pair).inc(outcome.received)
         self.applied.labels(self.pair).inc(outcome.applied)
         self.dead.labels(self.pair).inc(len(outcome.dead))
-        self.retries.labels(self.pair).inc(outcome.retries)
         self.latency.labels(self.pair).observe(outcome.seconds)
 
     def lag_of(self, highwaters: dict[tuple[str, int], int]) -> int:

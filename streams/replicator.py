@@ -56,8 +56,9 @@ class Backoff:
 
 class PairReplicator:
     def __init__(self, pair: ReplicationPair, sink: Sink, dead_letters: DeadLetters,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, on_retry=None) -> None:
         self.pair = pair
+        self.on_retry = on_retry or (lambda: None)  # live signal (metrics) while a batch waits
         self.sink = sink
         self.dead_letters = dead_letters
         self.backoff = backoff or Backoff()
@@ -98,6 +99,7 @@ class PairReplicator:
                     raise FatalApplyError(f"{self.pair.name}: {type(exc).__name__}: {exc}") from exc
                 if kind is ErrorKind.TRANSIENT:
                     outcome.retries += 1
+                    self.on_retry()
                     delay = next(delays)
                     log.warning("%s: target database unavailable (%s); retrying in %.1fs", self.pair.name, exc, delay)
                     await asyncio.sleep(delay)
@@ -109,6 +111,7 @@ class PairReplicator:
                 if classify(exc) is ErrorKind.FATAL:
                     raise FatalApplyError(f"{self.pair.name}: {type(exc).__name__}: {exc}") from exc
                 outcome.retries += 1
+                self.on_retry()
                 await asyncio.sleep(next(delays))
                 continue
             outcome.applied += applied
@@ -124,6 +127,7 @@ class PairReplicator:
                 return
             except Exception as exc:  # noqa: BLE001 - the batch must not be acknowledged before this succeeds
                 outcome.retries += 1
+                self.on_retry()
                 delay = next(delays)
                 log.warning("%s: %s failed (%s); retrying in %.1fs", self.pair.name, what, exc, delay)
                 await asyncio.sleep(delay)

@@ -46,6 +46,7 @@ class ReplicationPair(BaseModel):
     key: dict[str, str] = Field(min_length=1)       # source column -> target column
     columns: dict[str, str] = Field(min_length=1)   # allow-list: source column -> target column
     delete_policy: DeletePolicy = DeletePolicy.DELETE
+    topic: str | None = None  # override of the source topic (benchmarks replay into a topic of their own)
 
     @model_validator(mode="after")
     def _check(self) -> "ReplicationPair":
@@ -77,7 +78,7 @@ class ReplicationPair(BaseModel):
 
     @property
     def source_topic(self) -> str:
-        return f"{self.source.service}.public.{self.source.table}"
+        return self.topic or f"{self.source.service}.public.{self.source.table}"
 
     @property
     def replica_table(self) -> str:

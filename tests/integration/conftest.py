@@ -57,3 +57,12 @@ def make(*targets: str) -> None:
     """Run a Makefile target against the same stack (CDC_STACK_DIR/CDC_PORT_BASE are inherited)."""
     res = subprocess.run(["make", "-s", "--no-print-directory", *targets], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, f"`make {' '.join(targets)}` failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}"
+
+
+def cdc(*args: str) -> str:
+    """Run the project CLI against the same stack; fail with its output if it fails."""
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, f"`cdc {' '.join(args)}` failed ({res.returncode}):\n{res.stdout[-3000:]}{res.stderr[-3000:]}"
+    return res.stdout

@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print figures (medians of runs), never timed tests."""

@@ -1,0 +1,147 @@
+"""`make bench-replication`: one real replication worker draining a topic pre-filled with N
+change events (mixed c/u/d, shaped from a captured Debezium event) into an empty replica.
+Prints events/s per run and the median. Needs the stack (`make up deploy`).
+
+Timing: from the moment the worker holds its partitions (/healthz 200, polled every 10 ms)
+to the moment the replica holds the final state of every key (polled every 10 ms)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cli import stack_env
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "tests" / "unit" / "samples" / "customer_insert.json"
+PARTITIONS = 3
+
+
+def make_events(n: int, keys: int, seed: int) -> tuple[list[tuple[bytes, bytes]], int, int]:
+    """Returns (events, expected row count, expected sum of final positions)."""
+    template = json.loads(SAMPLE.read_text())["value"]
+    rng = random.Random(seed)
+    alive: dict[int, bool] = {}
+    final: dict[int, int] = {}
+    events = []
+    for i in range(n):
+        key = rng.randrange(1, keys + 1)
+        position = 10_000_000 + i
+        if not alive.get(key):
+            op = "c"
+        else:
+            op = "d" if rng.random() < 0.1 else "u"
+        after = None if op == "d" else {**template["after"], "id": key, "name": f"name-{key}-{i}",
+                                         "country": rng.choice(["ES", "GB", "US"])}
+        before = {"id": key} if op == "d" else None
+        source = {**template["source"], "lsn": position, "ts_ms": int(time.time() * 1000)}
+        value = orjson.dumps({"before": before, "after": after, "source": source, "op": op, "ts_ms": source["ts_ms"]})
+        events.append((orjson.dumps({"id": key}), value))
+        alive[key] = op != "d"
+        final[key] = position
+    return events, len(final), sum(final.values())
+
+
+def prefill(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.delete_topics([topic], operation_timeout=30)
+    deadline = time.monotonic() + 60
+    while True:
+        fut = admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic]
+        try:
+            fut.result()
+            break
+        except Exception:  # noqa: BLE001 - deletion still in progress
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 20,
+                         "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000})
+    for key, value in events:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(60) == 0, "pre-fill did not complete"
+
+
+def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int) -> float:
+    name = f"bench-{os.getpid()}-{run}"
+    topic = f"bench.replication.{name}"
+    prefill(env["KAFKA_BOOTSTRAP_SERVERS"], topic, events)
+    with psycopg.connect(env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_customers_replica (LIKE customers_replica INCLUDING ALL)")
+        conn.execute("TRUNCATE bench_customers_replica")
+    spec = {"pairs": [{"name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
+                       "target": {"service": "inventory", "table": "bench_customers"},
+                       "key": {"id": "orders_customer_id"}, "columns": {"name": "name", "country": "country"},
+                       "delete_policy": "delete"}]}
+    spec_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    spec_file.write_text(json.dumps(spec))
+    port = 20000 + (os.getpid() + run) % 10000
+    log = open(Path(tempfile.gettempdir()) / f"{name}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec_file),
+                             "--web-port", str(port), "--batch-max", str(batch_max), "--loglevel", "warning"],
+                            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker did not start; see {log.name}")
+            time.sleep(0.01)
+        started = time.monotonic()
+        with psycopg.connect(env["INVENTORY_OBSERVER_URL"], autocommit=True) as conn:
+            while True:
+                rows, total = conn.execute("SELECT count(*), coalesce(sum(cdc_position), 0) "
+                                           "FROM bench_customers_replica").fetchone()
+                if rows == expected_rows and total == expected_sum:
+                    break
+                if time.monotonic() - started > 600:
+                    raise SystemExit(f"replica incomplete after 600 s: {rows}/{expected_rows} rows")
+                time.sleep(0.01)
+        return len(events) / (time.monotonic() - started)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        spec_file.unlink(missing_ok=True)
+        AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}).delete_topics(
+            [topic, f"dlq.replication.{name}"], operation_timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--keys", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-max", type=int, default=5000)
+    args = parser.parse_args()
+    env = stack_env.load()
+    events, rows, total = make_events(args.events, args.keys, seed=7)
+    print(f"{args.events} change events over {args.keys} keys (c/u/d), {PARTITIONS} partitions, "
+          f"batch <= {args.batch_max}; one worker, {args.runs} runs")
+    rates = []
+    for run in range(args.runs):
+        rate = run_once(env, events, rows, total, run, args.batch_max)
+        rates.append(rate)
+        print(f"  run {run + 1}: {rate:,.0f} events/s")
+    print(f"median: {statistics.median(rates):,.0f} events/s (target >= 20,000)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Replication of orders.customers into inventory, invoicing and shipping by real Faust workers:
+convergence, replay, crash, poison messages, takeover and backfill."""
+from __future__ import annotations
+
+import threading
+
+import httpx
+import psycopg
+import pytest
+from confluent_kafka import Producer
+
+from observe.replication import consumer_lag
+from tests.integration.replication_helpers import (
+    SPEC, assert_converged, positions, random_burst, replica_rows, reset_group_to_earliest)
+from tests.integration.kafka_reader import TopicReader
+from tests.integration.workers import WorkerProcess
+from tests.polling import poll
+
+pytestmark = pytest.mark.integration
+ALL = [p.name for p in SPEC.pairs]
+INVENTORY = "customers-to-inventory"
+
+
+@pytest.fixture
+def workers(stack_env, tmp_path):
+    started: list[WorkerProcess] = []
+
+    def start(pair: str, wait: bool = True) -> WorkerProcess:
+        w = WorkerProcess(pair, stack_env, tmp_path)
+        started.append(w)
+        if wait:
+            w.wait_healthy()
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def test_burst_converges_without_sensitive_columns_and_replay_changes_nothing(stack_env, workers, unique):
+    running = [workers(p) for p in ALL]
+    random_burst(stack_env["ORDERS_DATABASE_URL"], 2000, seed=1, tag=unique)
+    assert_converged(stack_env, ALL)
+
+    for pair in SPEC.pairs:
+        with psycopg.connect(stack_env[f"{pair.target.service.upper()}_OBSERVER_URL"]) as conn:
+            cols = {r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name IN (%s, %s)",
+                (pair.replica_table, pair.target.table)).fetchall()}
+        assert cols and not cols & {"document_number", "phone"}, f"{pair.name} holds sensitive columns: {cols}"
+
+    before = {p: replica_rows(stack_env, p) for p in ALL}
+    for w in running:
+        w.stop()
+    for p in ALL:
+        reset_group_to_earliest(stack_env["KAFKA_BOOTSTRAP_SERVERS"], p)
+        assert consumer_lag(stack_env["KAFKA_BOOTSTRAP_SERVERS"], SPEC.pair(p).group_id, SPEC.pair(p).source_topic) > 0
+    for p in ALL:
+        workers(p)
+    assert_converged(stack_env, ALL)
+    after = {p: replica_rows(stack_env, p) for p in ALL}
+    for p in ALL:
+        assert after[p] == before[p], f"{p}: a replay from offset 0 changed the replica"
+
+
+def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, unique):
+    first = workers(INVENTORY)
+    halfway = threading.Event()
+    burst = threading.Thread(target=random_burst, args=(stack_env["ORDERS_DATABASE_URL"], 1500, 2, unique, halfway))
+    regressions: list[str] = []
+    stop_sampling = threading.Event()
+
+    def sample() -> None:
+        seen: dict[int, int] = {}
+        while not stop_sampling.is_set():
+            for key, pos in positions(stack_env, INVENTORY).items():
+                if pos < seen.get(key, 0):
+                    regressions.append(f"customer {key}: position {seen[key]} -> {pos}")
+                seen[key] = pos
+            stop_sampling.wait(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    burst.start()
+    try:
+        assert halfway.wait(60), "the burst did not reach its half"
+        first.kill9()
+        workers(INVENTORY)
+        burst.join(120)
+        assert_converged(stack_env, [INVENTORY])
+    finally:
+        stop_sampling.set()
+        sampler.join(10)
+        burst.join(10)
+    assert not regressions, regressions[:5]
+
+
+def test_malformed_message_goes_to_dead_letter_topic_and_later_events_apply(stack_env, workers, unique):
+    pair = SPEC.pair(INVENTORY)
+    w = workers(INVENTORY)
+    dlq = TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], [pair.dead_letter_topic])
+    try:
+        producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "partitioner": "murmur2_random"})
+        bad_key = f'{{"id": "poison-{unique}"}}'.encode()
+        producer.produce(pair.source_topic, key=bad_key, value=b"{this is not json")
+        assert producer.flush(10) == 0
+        with psycopg.connect(stack_env["ORDERS_DATABASE_URL"], autocommit=True) as conn:
+            cid = conn.execute("INSERT INTO customers (name, email) VALUES (%s, %s) RETURNING id",
+                               (f"after-poison-{unique}", f"{unique}@example.org")).fetchone()[0]
+        letters = dlq.wait_for(lambda m: m.key() == bad_key, 1, 60, "the poison message on the dead-letter topic")
+        headers = dict(letters[0].headers())
+        assert b"not JSON" in headers["dlq.reason"], headers
+        assert headers["dlq.topic"] == pair.source_topic.encode()
+        assert letters[0].value() == b"{this is not json", "the original bytes are kept"
+        poll(lambda: replica_rows(stack_env, INVENTORY).get(cid), lambda row: row is not None, 60,
+             f"customer {cid}, inserted after the poison message, in the inventory replica")
+        assert w.health()["status"] == 200
+        metrics = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=5).text
+        assert 'cdc_replication_dead_letters_total{pair="customers-to-inventory"}' in metrics
+    finally:
+        dlq.close()
+
+
+def test_two_workers_share_partitions_and_one_takes_over(stack_env, workers, unique):
+    a = workers(INVENTORY)
+    b = workers(INVENTORY)
+    both = poll(lambda: (a.health(), b.health()),
+                lambda hs: all(h.get("status") == 200 for h in hs), 60, "both workers holding partitions")
+    assigned = [set(h["assigned"]) for h in both]
+    assert assigned[0] and assigned[1] and not assigned[0] & assigned[1], assigned
+    halfway = threading.Event()
+    burst = threading.Thread(target=random_burst, args=(stack_env["ORDERS_DATABASE_URL"], 800, 3, unique, halfway))
+    burst.start()
+    assert halfway.wait(60)
+    a.kill9()
+    poll(b.health, lambda h: len(h.get("assigned", [])) == 3, 60, "the surviving worker holding all 3 partitions")
+    burst.join(120)
+    assert_converged(stack_env, [INVENTORY])
+
+
+def test_wiped_replica_is_backfilled_with_one_command(stack_env, workers, unique):
+    workers(INVENTORY)
+    random_burst(stack_env["ORDERS_DATABASE_URL"], 100, seed=4, tag=unique)
+    assert_converged(stack_env, [INVENTORY])
+    with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DELETE FROM customers_replica")
+    from tests.integration.conftest import cdc
+    cdc("backfill", INVENTORY, "--timeout", "120")
+    assert_converged(stack_env, [INVENTORY])
+
+
+def _retries(worker: WorkerProcess) -> float:
+    text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("cdc_replication_retries_total{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.destructive
+def test_replica_database_down_during_burst_loses_nothing(stack_env, workers, unique):
+    from connectors.connect_api import ConnectClient
+    from tests.integration.conftest import cdc
+
+    shipping = "customers-to-shipping"
+    w = workers(shipping)
+    random_burst(stack_env["ORDERS_DATABASE_URL"], 300, 5, f"{unique}a")
+    cdc("db", "stop", "shipping")
+    try:
+        random_burst(stack_env["ORDERS_DATABASE_URL"], 500, 6, f"{unique}b")  # changes while the replica is down
+        poll(lambda: _retries(w), lambda n: n > 0, 60, "the worker retrying against the stopped replica database")
+    finally:
+        cdc("db", "start", "shipping")
+    assert_converged(stack_env, [shipping])
+    client = ConnectClient(stack_env["CONNECT_URL"])
+    try:  # the shipping source connector lost its database too; it must be back
+        client.wait_running(["shipping-source"], timeout=120)
+    finally:
+        client.close()

@@ -1,0 +1,29 @@
+"""/healthz: 503 with no partitions, or with lag and no progress; 200 otherwise."""
+from __future__ import annotations
+
+import time
+
+from streams.health import WorkerState
+
+TP = ("orders.public.customers", 0)
+
+
+def test_no_partitions_is_unhealthy():
+    health = WorkerState("p").evaluate(set(), {})
+    assert not health.healthy and "no partitions" in health.reason
+
+
+def test_lag_without_progress_is_unhealthy_and_lag_alone_is_not():
+    state = WorkerState("p", stall_after=10)
+    state.applied_offsets[TP] = 4           # next to read: 5
+    assert state.evaluate({TP}, {TP: 9}).healthy  # lag 4, progress just now
+    state.last_progress = time.monotonic() - 11
+    health = state.evaluate({TP}, {TP: 9})
+    assert not health.healthy and health.details["lag"] == 4
+
+
+def test_caught_up_idle_worker_is_healthy():
+    state = WorkerState("p", stall_after=10)
+    state.applied_offsets[TP] = 8
+    state.last_progress = time.monotonic() - 1000
+    assert state.evaluate({TP}, {TP: 9}).healthy

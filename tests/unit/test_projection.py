@@ -1,0 +1,88 @@
+"""Projection of change events to replica rows, last-write-wins and the position guard."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.envelope import MalformedEvent, parse_change
+from streams import spec as spec_mod
+from streams.projection import ReplicaRow, latest_per_key, project, should_apply
+
+SAMPLES = Path(__file__).parent / "samples"
+SPEC = spec_mod.load()
+INVOICING = SPEC.pair("customers-to-invoicing")
+
+
+def _event(name: str, **source_changes):
+    doc = json.loads((SAMPLES / name).read_text())
+    doc["value"]["source"].update(source_changes)
+    return parse_change(doc["key"].encode(), orjson.dumps(doc["value"]))
+
+
+def test_insert_keeps_only_listed_columns_renamed():
+    row = project(INVOICING, _event("customer_insert.json"))
+    assert row.key == (1,)
+    assert dict(zip(INVOICING.columns.values(), row.values)) == {
+        "legal_name": "Ada", "email": "ada@x.org", "billing_address": None, "country": "ES"}
+    assert "X1" not in row.values and "555" not in row.values  # document number, phone
+    assert not row.deleted and row.position > 0
+
+
+def test_delete_carries_no_data_only_key_and_position():
+    row = project(INVOICING, _event("customer_delete.json"))
+    assert row.deleted and row.key == (1,) and set(row.values) == {None}
+
+
+def test_incremental_snapshot_read_takes_its_position_from_the_sequence():
+    event = _event("customer_incremental_snapshot_read.json")
+    assert event.source.lsn is None and event.source.snapshot == "incremental"
+    row = project(INVOICING, event)
+    assert row.position == max(int(v) for v in json.loads(event.source.sequence))
+
+
+@pytest.mark.parametrize("source_changes, reason", [
+    ({"table": "orders"}, "topic of"),
+    ({"lsn": None}, "source.lsn"),
+])
+def test_unappliable_events_are_malformed(source_changes, reason):
+    with pytest.raises(MalformedEvent, match=reason):
+        project(INVOICING, _event("customer_update.json", **source_changes))
+
+
+def test_missing_allowed_column_is_malformed():
+    event = _event("customer_update.json")
+    del event.after["email"]
+    with pytest.raises(MalformedEvent, match="email"):
+        project(INVOICING, event)
+
+
+def _row(key: int, pos: int, deleted: bool = False) -> ReplicaRow:
+    return ReplicaRow((key,), (f"v{pos}",), pos, deleted, 0)
+
+
+def test_latest_per_key_keeps_the_highest_position_whatever_the_order():
+    rows = [_row(1, 10), _row(2, 5), _row(1, 30), _row(1, 20, deleted=True), _row(2, 7, deleted=True)]
+    newest = {r.key: r for r in latest_per_key(rows)}
+    assert newest[(1,)].position == 30 and not newest[(1,)].deleted
+    assert newest[(2,)].position == 7 and newest[(2,)].deleted
+
+
+@pytest.mark.parametrize("existing, incoming, applies", [
+    (None, 5, True), (4, 5, True), (5, 5, False), (6, 5, False),
+])
+def test_position_guard_applies_only_strictly_newer(existing, incoming, applies):
+    assert should_apply(existing, _row(1, incoming)) is applies
+
+
+def test_replay_of_a_whole_history_converges_to_the_same_state():
+    """Applying the history in any redelivered order (guard per key) ends in the newest state."""
+    history = [_row(1, 1), _row(1, 2), _row(2, 3), _row(1, 4, deleted=True), _row(2, 5)]
+    replica: dict = {}
+    for batch in (history, history[::-1], history[2:] + history[:2]):
+        for row in latest_per_key(batch):
+            if should_apply(replica.get(row.key, (None,))[0], row):
+                replica[row.key] = (row.position, row.deleted)
+    assert replica == {(1,): (4, True), (2,): (5, False)}
