@@ -99,3 +99,28 @@ def demo(timeout: float = 60.0) -> None:
         out.print(f"[red]only {seen} of {expected} events arrived within {timeout:.0f}s[/red]")
         raise SystemExit(1)
     out.print(f"[green]all {expected} changes captured[/green]: service DB -> Debezium -> Kafka")
+    _show_replication(env, tag)
+
+
+def _show_replication(env: dict[str, str], tag: str) -> None:
+    """The workers (make workers) copy the customers into inventory, invoicing and shipping."""
+    from cli.observe_cmd import _table
+    from observe.replication import wait_converged
+    from streams import spec as spec_mod
+
+    pairs = list(spec_mod.load().pairs)
+    with out.status("waiting for the replicas to converge"):
+        reports = wait_converged(pairs, env, timeout=90)
+    out.print(_table(reports))
+    for pair in pairs:
+        url = env[f"{pair.target.service.upper()}_DATABASE_URL"]
+        with psycopg.connect(url) as conn:
+            cur = conn.execute(f"SELECT * FROM {pair.target.table} ORDER BY orders_customer_id DESC LIMIT 1")
+            cols = [d.name for d in cur.description]
+            row = cur.fetchone()
+        out.print(f"{pair.target.service}.{pair.target.table} (newest): {dict(zip(cols, row)) if row else '-'}")
+    if not all(r.converged for r in reports):
+        out.print("[red]replication did not converge[/red]")
+        raise SystemExit(1)
+    out.print("[green]replicas converged[/green]: Kafka -> Faust workers -> inventory, invoicing, shipping "
+              "(no document number or phone anywhere but orders)")
