@@ -27,10 +27,32 @@ class ConnectorState:
         return self.connector == "FAILED" or "FAILED" in self.tasks
 
 
+def _rebalancing(resp: httpx.Response) -> bool:
+    """Connect answers 409, or 500 'rebalance is expected', while its workers rebalance (just
+    after start or a config change): the request is fine, only early."""
+    return resp.status_code == 409 or (resp.status_code == 500 and "rebalance" in resp.text.lower())
+
+
+class _RetryingTransport(httpx.HTTPTransport):
+    def __init__(self, patience: float) -> None:
+        super().__init__()
+        self.patience = patience
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.patience
+        while True:
+            resp = super().handle_request(request)
+            if not _rebalancing(resp) or time.monotonic() > deadline:
+                return resp
+            resp.read()
+            resp.close()
+            time.sleep(0.5)
+
+
 class ConnectClient:
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, rebalance_patience: float = 60.0) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, transport=_RetryingTransport(rebalance_patience))
 
     def close(self) -> None:
         self.http.close()

@@ -54,6 +54,11 @@ def check(conn: ConnectorFile) -> list[str]:
         if key.startswith("transforms.") and key.endswith(".type") and value == FLATTENING_SMT:
             errors.append(f"{key}: row tables keep Debezium's native envelope (the LSN of every change, "
                           "deletes included, is what makes apply idempotent); remove the flattening SMT")
+    if c.get("transforms.sysid.static.field") != "source_system_id" or not PLACEHOLDER.match(
+            c.get("transforms.sysid.static.value", "")):
+        errors.append("transforms.sysid.static.value: row events must carry the source cluster's system "
+                      "identifier (InsertField source_system_id = ${env:CDC_<SERVICE>_SYSTEM_ID}), so a rebuilt "
+                      "source is detected instead of its low positions being skipped as old")
     if conn.name != f"{conn.topic_prefix}-source":
         errors.append(f"name: must be '<topic.prefix>-source', i.e. {conn.topic_prefix + '-source'!r}, got {conn.name!r}")
     return [f"{conn.name}: {e}" for e in errors]

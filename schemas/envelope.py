@@ -54,6 +54,7 @@ class ChangeEvent(BaseModel):
     source: SourceInfo
     op: Op
     ts_ms: int | None = None  # when Debezium processed it
+    source_system_id: str | None = None  # stamped by the connector (InsertField): which cluster wrote it
 
     @property
     def is_delete(self) -> bool:

@@ -23,10 +23,12 @@ def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def connect_worker_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
+def connect_worker_env(s: StackSettings, secrets: dict[str, str],
+                       system_ids: dict[str, str] | None = None) -> dict[str, str]:
     """What the connector configs' ${env:...} placeholders resolve to, inside Connect."""
     env: dict[str, str] = {}
     for svc in SERVICES:
+        env[f"CDC_{svc.env_prefix}_SYSTEM_ID"] = (system_ids or {}).get(svc.name, "unknown")
         env[f"CDC_{svc.env_prefix}_DB_HOST"] = HOST
         env[f"CDC_{svc.env_prefix}_DB_PORT"] = str(s.pg_ports[svc.name])
         env[f"CDC_{svc.env_prefix}_DEBEZIUM_PASSWORD"] = secrets[secret_name(svc, "debezium")]

@@ -59,7 +59,7 @@ def up(s: StackSettings) -> None:
         started = kafka.start_broker(s)
     console.log(f"kafka {'started' if started else 'running'}  {s.kafka_bootstrap}")
     with console.status(f"Kafka Connect on {s.connect_url} (plugin scan takes a while)"):
-        started = kafka.start_connect(s, connect_worker_env(s, secrets))
+        started = kafka.start_connect(s, connect_worker_env(s, secrets, roles.system_ids(s, secrets)))
     console.log(f"connect {'started' if started else 'running'}  {s.connect_url}")
     console.log(f"stack up; its addresses: {s.env_file} (or `make env`)")
 

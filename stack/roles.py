@@ -56,3 +56,16 @@ def bootstrap(service: Service, port: int, secrets: dict[str, str]) -> None:
         # SELECT only on captured tables, granted by the migrations that create them.
         cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(
             sql.Identifier(service.role), sql.Identifier(OBSERVER_ROLE)))
+
+
+def system_ids(settings, secrets: dict[str, str]) -> dict[str, str]:
+    """Each cluster's system identifier (changes when a cluster is rebuilt): stamped on every
+    row event by the connectors, so replicas can tell a rebuilt source from an old one."""
+    from services.catalog import SERVICES
+
+    ids = {}
+    for svc in SERVICES:
+        su = dsn(SUPERUSER, secrets[secret_name(svc, "superuser")], settings.pg_ports[svc.name], "postgres")
+        with psycopg.connect(su) as conn:
+            ids[svc.name] = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+    return ids

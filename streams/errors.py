@@ -5,7 +5,7 @@ from enum import Enum
 
 import psycopg
 
-from streams.sink import SinkSchemaError
+from streams.sink import FatalSinkError
 
 
 class ErrorKind(Enum):
@@ -19,7 +19,7 @@ BAD_ROW_CLASSES = ("22", "23")                       # data exception, integrity
 
 
 def classify(exc: BaseException) -> ErrorKind:
-    if isinstance(exc, SinkSchemaError):
+    if isinstance(exc, FatalSinkError):
         return ErrorKind.FATAL
     if isinstance(exc, (OSError, TimeoutError)):
         return ErrorKind.TRANSIENT

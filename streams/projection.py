@@ -20,6 +20,7 @@ class ReplicaRow:
     deleted: bool
     source_ts_ms: int
     origin: Any = field(default=None, compare=False)  # the raw message, for dead-lettering one row
+    source_system_id: str | None = None  # the source cluster that wrote the change
 
 
 def project(pair: ReplicationPair, event: ChangeEvent, origin: Any = None) -> ReplicaRow:
@@ -45,7 +46,7 @@ def project(pair: ReplicationPair, event: ChangeEvent, origin: Any = None) -> Re
         if missing:
             raise MalformedEvent(f"column(s) {missing} missing from the row image")
         values = tuple(row[c] for c in pair.columns)
-    return ReplicaRow(tuple(key), values, position, event.is_delete, src.ts_ms, origin)
+    return ReplicaRow(tuple(key), values, position, event.is_delete, src.ts_ms, origin, event.source_system_id)
 
 
 def latest_per_key(rows: Iterable[ReplicaRow]) -> list[ReplicaRow]:
@@ -65,3 +66,16 @@ def should_apply(existing_position: int | None, incoming: ReplicaRow) -> bool:
 
 def keeps_data_on_delete(pair: ReplicationPair) -> bool:
     return pair.delete_policy is DeletePolicy.SOFT_DELETE
+
+
+def source_identity_problem(recorded: str | None, rows: Iterable[ReplicaRow]) -> str | None:
+    """Positions are only comparable within one source cluster: a rebuilt source starts its WAL
+    again, and its changes would all look older than what the replica holds and be skipped."""
+    seen = {r.source_system_id for r in rows if r.source_system_id and r.source_system_id != "unknown"}
+    if len(seen) > 1:
+        return f"one batch holds changes of several source clusters: {sorted(seen)}"
+    if recorded is not None and seen and seen != {recorded}:
+        return (f"the source was rebuilt: system identifier {seen.pop()} differs from {recorded}, the one this "
+                "replica was filled from. Positions of the two cannot be compared; wipe the replica (and its "
+                "cdc_replication_sources row) and backfill it")
+    return None

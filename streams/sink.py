@@ -10,14 +10,22 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from streams.projection import ReplicaRow, keeps_data_on_delete
+from streams.projection import ReplicaRow, keeps_data_on_delete, source_identity_problem
 from streams.spec import ReplicationPair
 
 PIPELINE_COLUMNS = ("cdc_position", "cdc_deleted", "cdc_source_ts")
 
 
-class SinkSchemaError(RuntimeError):
+class FatalSinkError(RuntimeError):
+    """Retrying cannot help and applying would be wrong: stop before acknowledging."""
+
+
+class SinkSchemaError(FatalSinkError):
     """The replica table does not match the spec: a deployment error, not bad data."""
+
+
+class SourceRebuiltError(FatalSinkError):
+    """Changes come from another source cluster than the one the replica was filled from."""
 
 
 class ReplicaSink:
@@ -29,6 +37,7 @@ class ReplicaSink:
         self.data_cols = list(pair.columns.values())
         self.all_cols = [*self.key_cols, *self.data_cols, *PIPELINE_COLUMNS]
         self.staging = f"cdc_staging_{pair.replica_table}"
+        self.recorded_source: str | None = None
         self._upsert = self._upsert_sql()
 
     async def connection(self) -> psycopg.AsyncConnection:
@@ -36,6 +45,10 @@ class ReplicaSink:
             self.conn = await psycopg.AsyncConnection.connect(self.dsn, connect_timeout=5,
                                                               application_name=self.pair.group_id)
             await self._check_schema(self.conn)
+            cur = await self.conn.execute("SELECT source_system_id FROM cdc_replication_sources WHERE pair = %s",
+                                          (self.pair.name,))
+            row = await cur.fetchone()
+            self.recorded_source = row[0] if row else None
             await self.conn.execute(sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
                 sql.Identifier(self.staging), sql.Identifier(self.pair.replica_table)))
@@ -86,9 +99,11 @@ class ReplicaSink:
         conn = await self.connection()
         try:
             async with conn.transaction():
+                recorded = await self._guard_source(conn, rows)
                 await self._stage(conn, rows)
                 cur = await conn.execute(self._upsert)
-                return cur.rowcount
+            self.recorded_source = recorded  # only once the transaction that recorded it committed
+            return cur.rowcount
         except BaseException:
             await self._reset_if_broken()
             raise
@@ -100,6 +115,7 @@ class ReplicaSink:
         applied, failed = 0, []
         try:
             async with conn.transaction():
+                recorded = await self._guard_source(conn, rows)
                 for row in rows:
                     try:
                         async with conn.transaction():  # savepoint
@@ -112,7 +128,22 @@ class ReplicaSink:
         except BaseException:
             await self._reset_if_broken()
             raise
+        self.recorded_source = recorded
         return applied, failed
+
+    async def _guard_source(self, conn: psycopg.AsyncConnection, rows: Sequence[ReplicaRow]) -> str | None:
+        """Refuse changes of another source cluster; record the first one seen. Returns the
+        identifier recorded once this transaction commits."""
+        problem = source_identity_problem(self.recorded_source, rows)
+        if problem:
+            raise SourceRebuiltError(f"{self.pair.name}: {problem}")
+        if self.recorded_source is None:
+            ids = {r.source_system_id for r in rows if r.source_system_id and r.source_system_id != "unknown"}
+            if ids:
+                await conn.execute("INSERT INTO cdc_replication_sources (pair, source_system_id) VALUES (%s, %s) "
+                                   "ON CONFLICT (pair) DO NOTHING", (self.pair.name, next(iter(ids))))
+                return next(iter(ids))
+        return self.recorded_source
 
     async def _stage(self, conn: psycopg.AsyncConnection, rows: Sequence[ReplicaRow]) -> None:
         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from faust import Worker
 
-from connectors.topics import ensure_topics
+from connectors.topics import admin, ensure_topics
 from streams import spec as spec_mod
 from streams.app import WorkerSettings, create_app
 
@@ -15,6 +15,9 @@ from streams.app import WorkerSettings, create_app
 def run(pair_name: str, ws: WorkerSettings, loglevel: str = "info", spec_path: Path = spec_mod.SPEC_FILE) -> None:
     spec = spec_mod.load(spec_path)  # validated at start-up: a bad spec never starts a worker
     pair = spec.pair(pair_name)
+    existing = admin(ws.bootstrap).list_topics(timeout=15).topics
+    if pair.source_topic not in existing:
+        raise SystemExit(f"source topic {pair.source_topic} does not exist: deploy the connectors first (make deploy)")
     ensure_topics(ws.bootstrap, [pair.dead_letter_topic])
     try:  # uvloop roughly halves the event loop's share of the per-event cost
         import uvloop

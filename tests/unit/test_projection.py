@@ -86,3 +86,30 @@ def test_replay_of_a_whole_history_converges_to_the_same_state():
             if should_apply(replica.get(row.key, (None,))[0], row):
                 replica[row.key] = (row.position, row.deleted)
     assert replica == {(1,): (4, True), (2,): (5, False)}
+
+
+def _from(system_id: str | None) -> ReplicaRow:
+    return ReplicaRow((1,), ("v",), 10, False, 0, None, system_id)
+
+
+@pytest.mark.parametrize("recorded, seen, problem", [
+    (None, [None], None),
+    (None, ["A"], None),
+    ("A", ["A", None, "unknown"], None),
+    ("A", ["B"], "rebuilt"),
+    (None, ["A", "B"], "several source clusters"),
+])
+def test_source_identity(recorded, seen, problem):
+    from streams.projection import source_identity_problem
+
+    found = source_identity_problem(recorded, [_from(s) for s in seen])
+    assert (found is None) if problem is None else (problem in found)
+
+
+def test_connector_stamp_is_parsed():
+    event = _event("customer_insert.json")
+    assert event.source_system_id is None
+    doc = json.loads((SAMPLES / "customer_insert.json").read_text())
+    doc["value"]["source_system_id"] = "7311"
+    stamped = parse_change(doc["key"].encode(), orjson.dumps(doc["value"]))
+    assert project(INVOICING, stamped).source_system_id == "7311"
