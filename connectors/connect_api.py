@@ -106,7 +106,7 @@ class ConnectClient:
             for name in names:
                 try:
                     states.append(self.status(name))
-                except ConnectError:  # 404 right after the PUT, before the herder wrote the status
+                except (ConnectError, KeyError, httpx.HTTPError):  # 404 or partial status right after a PUT
                     states.append(ConnectorState(name, "UNASSIGNED", []))
             failed = [s for s in states if s.failed]
             if failed:
