@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -57,17 +58,7 @@ def make_events(n: int, keys: int, seed: int) -> tuple[list[tuple[bytes, bytes]]
 
 def prefill(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.delete_topics([topic], operation_timeout=30)
-    deadline = time.monotonic() + 60
-    while True:
-        fut = admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic]
-        try:
-            fut.result()
-            break
-        except Exception:  # noqa: BLE001 - deletion still in progress
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic].result()
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 20,
                          "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000})
     for key, value in events:
@@ -124,23 +115,47 @@ def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int,
             [topic, f"dlq.replication.{name}"], operation_timeout=30)
 
 
+def ceiling_once(env: dict[str, str], events, run: int) -> float:
+    """Faust alone on the same kind of topic: the first batch starts its clock, as close as it gets."""
+    topic = f"bench.ceiling.{os.getpid()}-{run}"
+    prefill(env["KAFKA_BOOTSTRAP_SERVERS"], topic, events)
+    try:
+        res = subprocess.run([sys.executable, "-m", "bench.faust_ceiling", topic, str(len(events))], cwd=REPO,
+                             env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+        found = re.findall(r"(\d+)\s*$", res.stdout)  # the worker may prefix terminal control codes
+        if not found:
+            raise SystemExit(f"ceiling run failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        return float(found[-1])
+    finally:
+        AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}).delete_topics([topic], operation_timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--keys", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-max", type=int, default=5000)
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the Faust-alone runs measured beside the worker")
     args = parser.parse_args()
     env = stack_env.load()
     events, rows, total = make_events(args.events, args.keys, seed=7)
     print(f"{args.events} change events over {args.keys} keys (c/u/d), {PARTITIONS} partitions, "
           f"batch <= {args.batch_max}; one worker, {args.runs} runs")
-    rates = []
-    for run in range(args.runs):
+    rates, ceilings = [], []
+    for run in range(args.runs):  # alternate, so drift of this shared machine hits both alike
         rate = run_once(env, events, rows, total, run, args.batch_max)
         rates.append(rate)
-        print(f"  run {run + 1}: {rate:,.0f} events/s")
+        ceiling = ceiling_once(env, events, run) if args.ceiling else None
+        if ceiling:
+            ceilings.append(ceiling)
+        print(f"  run {run + 1}: worker {rate:,.0f} events/s" + (f", Faust alone {ceiling:,.0f} events/s" if ceiling else ""))
     print(f"median: {statistics.median(rates):,.0f} events/s (target >= 20,000)")
+    if ceilings:
+        ratio = statistics.median(rates) / statistics.median(ceilings)
+        print(f"Faust alone (no apply, acks only): {statistics.median(ceilings):,.0f} events/s; "
+              f"the worker reaches {ratio:.0%} of it")
 
 
 if __name__ == "__main__":

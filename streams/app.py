@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 
 from streams.deadletter import DeadLetterPublisher, RawMessage
 from streams.health import WorkerState
+from streams.quiet_monitor import QuietMonitor
 from streams.replicator import FatalApplyError, PairReplicator
 from streams.sink import ReplicaSink
 from streams.spec import ReplicationPair
@@ -60,6 +61,7 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
         web_tables_enabled=False,       # would serve table contents
         web_router_enabled=False,
         web_graph_enabled=False,
+        monitor=QuietMonitor(),         # per-batch metrics are ours; skip Faust's per-event stats
     )
     topic = app.topic(pair.source_topic, key_serializer="raw", value_serializer="raw", allow_empty=True)
     state = WorkerState(pair.name, stall_after=ws.stall_after)
