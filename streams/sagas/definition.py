@@ -1,0 +1,62 @@
+"""A saga definition is a table of steps, read top to bottom as the business process, and
+validated at start-up: names resolve, every step before the pivot can be compensated."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services import catalog
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    participant: str
+    command: str | None             # None: done locally by the initiator before the saga starts
+    compensation: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=2, ge=0)   # resends of the command before giving up on it
+    pivot: bool = False             # from here on the saga only goes forward (retried, never compensated)
+
+
+class SagaDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    steps: tuple[Step, ...] = Field(min_length=2)
+    compensation_retries: int = Field(default=5, ge=0)
+    max_timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SagaDefinition":
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"step names repeat: {names}")
+        for step in self.steps:
+            if step.participant not in catalog.BY_NAME:
+                raise ValueError(f"step {step.name}: unknown participant {step.participant!r}")
+        if self.steps[0].command is not None:
+            raise ValueError("the first step is the initiator's local transaction (command: null)")
+        if any(s.command is None for s in self.steps[1:]):
+            raise ValueError("only the first step may be local; every other step sends a command")
+        pivots = [i for i, s in enumerate(self.steps) if s.pivot]
+        if len(pivots) > 1:
+            raise ValueError(f"more than one pivot: {[self.steps[i].name for i in pivots]}")
+        pivot = pivots[0] if pivots else len(self.steps)
+        for step in self.steps[:pivot]:
+            if step.compensation is None:
+                raise ValueError(f"step {step.name} comes before the pivot but has no compensation")
+        for step in self.steps[pivot:]:
+            if step.compensation is not None:
+                raise ValueError(f"step {step.name} is at or after the pivot: it is retried, never compensated")
+        return self
+
+    @property
+    def pivot_index(self) -> int:
+        return next((i for i, s in enumerate(self.steps) if s.pivot), len(self.steps))
+
+    def index(self, name: str) -> int:
+        for i, s in enumerate(self.steps):
+            if s.name == name:
+                return i
+        raise KeyError(f"saga {self.name} has no step {name!r}")
