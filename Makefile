@@ -67,7 +67,9 @@ demo: up deploy workers ## the whole pipeline on the local stack, with sample da
 test-unit: install ## unit tests (no infrastructure)
 	$(PY) -m pytest tests/unit -q
 
-test: install ## unit tests, then integration tests on a test stack of their own (brought up and down)
+test: install ## lint, unit tests, then integration tests on a test stack of their own (brought up and down)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy stack services schemas connectors streams cli observe bench
 	$(PY) -m pytest tests/unit -q
 	$(TEST_STACK) $(CDC) up
 	$(TEST_STACK) $(CDC) deploy
@@ -75,4 +77,4 @@ test: install ## unit tests, then integration tests on a test stack of their own
 	  [ -n "$$KEEP" ] || $(TEST_STACK) $(CDC) down; exit $$rc
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe bench

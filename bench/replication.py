@@ -41,10 +41,7 @@ def make_events(n: int, keys: int, seed: int) -> tuple[list[tuple[bytes, bytes]]
     for i in range(n):
         key = rng.randrange(1, keys + 1)
         position = 10_000_000 + i
-        if not alive.get(key):
-            op = "c"
-        else:
-            op = "d" if rng.random() < 0.1 else "u"
+        op = "c" if not alive.get(key) else ("d" if rng.random() < 0.1 else "u")
         after = None if op == "d" else {**template["after"], "id": key, "name": f"name-{key}-{i}",
                                          "country": rng.choice(["ES", "GB", "US"])}
         before = {"id": key} if op == "d" else None
@@ -81,10 +78,11 @@ def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int,
     spec_file = Path(tempfile.mkstemp(suffix=".json")[1])
     spec_file.write_text(json.dumps(spec))
     port = 20000 + (os.getpid() + run) % 10000
-    log = open(Path(tempfile.gettempdir()) / f"{name}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec_file),
-                             "--web-port", str(port), "--batch-max", str(batch_max), "--loglevel", "warning"],
-                            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    log = Path(tempfile.gettempdir()) / f"{name}.log"
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec_file),
+                                 "--web-port", str(port), "--batch-max", str(batch_max), "--loglevel", "warning"],
+                                cwd=REPO, env={**os.environ, **env}, stdout=log_fh, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -94,13 +92,15 @@ def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int,
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"worker did not start; see {log.name}")
+                raise SystemExit(f"worker did not start; see {log}")
             time.sleep(0.01)
         started = time.monotonic()
         with psycopg.connect(env["INVENTORY_OBSERVER_URL"], autocommit=True) as conn:
             while True:
-                rows, total = conn.execute("SELECT count(*), coalesce(sum(cdc_position), 0) "
-                                           "FROM bench_customers_replica").fetchone()
+                row = conn.execute("SELECT count(*), coalesce(sum(cdc_position), 0) "
+                                   "FROM bench_customers_replica").fetchone()
+                assert row is not None
+                rows, total = row
                 if rows == expected_rows and total == expected_sum:
                     break
                 if time.monotonic() - started > 600:

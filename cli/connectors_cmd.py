@@ -69,7 +69,7 @@ def deploy(dry_run: bool, only: list[str] | None, config_dir: Path = configs.CON
 def status() -> None:
     """State of every deployed connector and its tasks."""
     client = ConnectClient(stack_env.load()["CONNECT_URL"])
-    states = [client.status(n) for n in client.list()]
+    states = [client.status(n) for n in client.names()]
     out.print(_states_table(states))
     if not all(s.running for s in states):
         raise typer.Exit(3)

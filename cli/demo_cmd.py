@@ -33,21 +33,25 @@ def _consumer_at_end(bootstrap: str, topics: list[str]) -> Consumer:
     return consumer
 
 
+def _new_id(conn: psycopg.Connection, query: str, params: tuple) -> int:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, "INSERT ... RETURNING returned no row"
+    return int(row[0])
+
+
 def _write_sample_data(url: str, tag: str) -> int:
     """Register customers and place orders; each business change writes its outbox row in the same transaction."""
     writes = 0
     with psycopg.connect(url) as conn:
         for i, (name, country) in enumerate([("Ada Lovelace", "GB"), ("Grace Hopper", "US"), ("Rosalind Franklin", "GB")]):
             with conn.transaction():
-                cid = conn.execute(
-                    "INSERT INTO customers (name, email, country, document_number, phone) "
-                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (name, f"{tag}-{i}@example.org", country, f"DOC-{tag}-{i}", "+1-555-0100")).fetchone()[0]
+                cid = _new_id(conn, "INSERT INTO customers (name, email, country, document_number, phone) "
+                              "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                              (name, f"{tag}-{i}@example.org", country, f"DOC-{tag}-{i}", "+1-555-0100"))
                 conn.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
                              "VALUES (gen_random_uuid(), 'customer', %s, 'CustomerRegistered', %s)",
                              (str(cid), json.dumps({"id": cid, "name": name})))
-                oid = conn.execute("INSERT INTO orders (customer_id, total) VALUES (%s, 42.50) RETURNING id",
-                                   (cid,)).fetchone()[0]
+                oid = _new_id(conn, "INSERT INTO orders (customer_id, total) VALUES (%s, 42.50) RETURNING id", (cid,))
                 conn.execute("INSERT INTO order_items (order_id, sku, quantity, unit_price) VALUES (%s, 'SKU-1', 1, 42.50)",
                              (oid,))
                 conn.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
@@ -116,9 +120,9 @@ def _show_replication(env: dict[str, str], tag: str) -> None:
         url = env[f"{pair.target.service.upper()}_DATABASE_URL"]
         with psycopg.connect(url) as conn:
             cur = conn.execute(f"SELECT * FROM {pair.target.table} ORDER BY orders_customer_id DESC LIMIT 1")
-            cols = [d.name for d in cur.description]
+            cols = [d.name for d in cur.description or []]
             row = cur.fetchone()
-        out.print(f"{pair.target.service}.{pair.target.table} (newest): {dict(zip(cols, row)) if row else '-'}")
+        out.print(f"{pair.target.service}.{pair.target.table} (newest): {dict(zip(cols, row, strict=True)) if row else '-'}")
     if not all(r.converged for r in reports):
         out.print("[red]replication did not converge[/red]")
         raise SystemExit(1)

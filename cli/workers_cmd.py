@@ -73,8 +73,14 @@ def start() -> None:
         log = settings.logs_dir / f"worker-{pair.name}.log"
         pid = spawn([sys.executable, "-m", "cli", "worker", "--pair", pair.name], log, pid_file)
         port = _web_port(settings, i)
-        wait_until(f"worker {pair.name}", lambda port=port: _healthy(port), timeout=90,
-                   alive=lambda pid=pid: read_pid(pid_file) is not None, log_file=log)
+
+        def ready(port: int = port) -> bool:
+            return _healthy(port)
+
+        def alive(pid_file: Path = pid_file) -> bool:
+            return read_pid(pid_file) is not None
+
+        wait_until(f"worker {pair.name}", ready, timeout=90, alive=alive, log_file=log)
         out.print(f"worker {pair.name} started (pid {pid}, http://127.0.0.1:{port}/healthz)")
 
 

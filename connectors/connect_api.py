@@ -67,7 +67,7 @@ class ConnectClient:
         plugin = config["connector.class"].rsplit(".", 1)[-1]
         body = {**config, "name": name}
         data = self._check(self.http.put(f"/connector-plugins/{plugin}/config/validate", json=body)).json()
-        errors = []
+        errors: list[str] = []
         for item in data.get("configs", []):
             value = item.get("value") or {}
             errors.extend(f"{name}: {value.get('name')}: {msg}" for msg in value.get("errors", []))
@@ -85,7 +85,7 @@ class ConnectClient:
         """PUT creates or updates; returns True when created."""
         return self._check(self.http.put(f"/connectors/{name}/config", json=config)).status_code == 201
 
-    def list(self) -> list[str]:
+    def names(self) -> list[str]:
         return sorted(self._check(self.http.get("/connectors")).json())
 
     def status(self, name: str) -> ConnectorState:

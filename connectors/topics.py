@@ -21,7 +21,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_P
         return []
     futures = client.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
                                    operation_timeout=30)
-    for topic, fut in futures.items():
+    for fut in futures.values():
         try:
             fut.result()
         except KafkaException as exc:

@@ -24,6 +24,13 @@ def _projection(columns: list[str], table: str, where: str = "") -> sql.Composed
                    "FROM {t} {w}").format(f=fields, o=order, t=sql.Identifier(table), w=sql.SQL(where))
 
 
+def _one(conn: psycopg.Connection, query, params=None) -> tuple:
+    """The single row an aggregate query returns."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, f"no row from {query!r}"
+    return row
+
+
 def pg_lsn(value: str | None) -> int | None:
     if value is None:
         return None
@@ -76,7 +83,7 @@ def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
 def source_wal_lsn(pair: ReplicationPair, env: dict[str, str]) -> int:
     source = catalog.get(pair.source.service)
     with psycopg.connect(env[f"{source.env_prefix}_OBSERVER_URL"], connect_timeout=5) as conn:
-        return pg_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]) or 0
+        return pg_lsn(_one(conn, "SELECT pg_current_wal_lsn()::text")[0]) or 0
 
 
 def wait_converged(pairs: list[ReplicationPair], env: dict[str, str], timeout: float,
@@ -102,19 +109,18 @@ def check_pair(pair: ReplicationPair, env: dict[str, str], start_lsn: int | None
     dst_cols = [*pair.key.values(), *pair.columns.values()]
     with psycopg.connect(env[f"{source.env_prefix}_OBSERVER_URL"], connect_timeout=5) as conn:
         if start_lsn is None:
-            start_lsn = pg_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]) or 0
-        src_rows, src_sum = conn.execute(_projection(src_cols, pair.source.table)).fetchone()
+            start_lsn = pg_lsn(_one(conn, "SELECT pg_current_wal_lsn()::text")[0]) or 0
+        src_rows, src_sum = _one(conn, _projection(src_cols, pair.source.table))
         confirmed = conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
                                  (source.slot,)).fetchone()
-        src_last_commit = conn.execute(
-            sql.SQL("SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM {}").format(
-                sql.Identifier(pair.source.table))).fetchone()[0]
+        src_last_commit = _one(conn, sql.SQL("SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM {}")
+                               .format(sql.Identifier(pair.source.table)))[0]
     target = catalog.get(pair.target.service)
     with psycopg.connect(env[f"{target.env_prefix}_OBSERVER_URL"], connect_timeout=5) as conn:
-        dst_rows, dst_sum = conn.execute(_projection(dst_cols, pair.replica_table, "WHERE NOT cdc_deleted")).fetchone()
-        applied, dst_last = conn.execute(sql.SQL(
+        dst_rows, dst_sum = _one(conn, _projection(dst_cols, pair.replica_table, "WHERE NOT cdc_deleted"))
+        applied, dst_last = _one(conn, sql.SQL(
             "SELECT max(cdc_position), extract(epoch FROM max(cdc_source_ts)) FROM {}").format(
-                sql.Identifier(pair.replica_table))).fetchone()
+                sql.Identifier(pair.replica_table)))
     lag = consumer_lag(env["KAFKA_BOOTSTRAP_SERVERS"], pair.group_id, pair.source_topic)
     lag_seconds = None
     if src_last_commit is not None:

@@ -17,14 +17,15 @@ class OutboxMessage(BaseModel):
     payload: dict[str, Any]
 
 
-def _header(headers: list[tuple[str, bytes | None]] | None, name: str) -> str:
+def _header(headers: Any, name: str) -> str:
     for key, value in headers or []:
         if key == name and value is not None:
             return value.decode()
     raise MalformedEvent(f"outbox message without the {name!r} header")
 
 
-def parse_outbox(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]] | None) -> OutboxMessage:
+def parse_outbox(key: bytes | None, value: bytes | None, headers: Any) -> OutboxMessage:
+    """`headers`: a Kafka client's header list of (name, bytes) pairs."""
     if key is None or value is None:
         raise MalformedEvent("outbox message without key or value")
     try:

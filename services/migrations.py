@@ -33,7 +33,9 @@ def run_env() -> None:
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"), poolclass=NullPool)
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "alembic config without sqlalchemy.url"
+    engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
         with context.begin_transaction():

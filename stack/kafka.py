@@ -146,10 +146,7 @@ def start_broker(s: StackSettings) -> bool:
 
 
 def _started(*logs: Path) -> bool:
-    for log in logs:
-        if log.exists() and BROKER_STARTED in log.read_text(errors="replace")[-200_000:]:
-            return True
-    return False
+    return any(log.exists() and BROKER_STARTED in log.read_text(errors="replace")[-200_000:] for log in logs)
 
 
 def start_connect(s: StackSettings, worker_env: dict[str, str]) -> bool:

@@ -67,5 +67,7 @@ def system_ids(settings, secrets: dict[str, str]) -> dict[str, str]:
     for svc in SERVICES:
         su = dsn(SUPERUSER, secrets[secret_name(svc, "superuser")], settings.pg_ports[svc.name], "postgres")
         with psycopg.connect(su) as conn:
-            ids[svc.name] = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+            row = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
+            assert row is not None
+            ids[svc.name] = str(row[0])
     return ids

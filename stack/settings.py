@@ -43,7 +43,7 @@ class StackSettings:
     workers_web_port_base: int
 
     @classmethod
-    def from_env(cls) -> "StackSettings":
+    def from_env(cls) -> StackSettings:
         base = _port("CDC_PORT_BASE", DEFAULT_PORT_BASE)
         run_dir = Path(os.environ.get("CDC_STACK_DIR") or REPO_ROOT / ".stack" / "dev").resolve()
         jars_dir = Path(os.environ.get("CDC_JARS_DIR") or REPO_ROOT / ".stack" / "jars").resolve()

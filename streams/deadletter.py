@@ -25,9 +25,9 @@ class DeadLetter:
     reason: str
 
 
-def dlq_headers(letter: DeadLetter, pair: str) -> list[tuple[str, bytes]]:
+def dlq_headers(letter: DeadLetter, pair: str) -> list[tuple[str, str | bytes | None]]:
     m = letter.message
-    own = [("dlq.reason", letter.reason.encode()), ("dlq.topic", m.topic.encode()),
+    own: list[tuple[str, str | bytes | None]] = [("dlq.reason", letter.reason.encode()), ("dlq.topic", m.topic.encode()),
            ("dlq.partition", str(m.partition).encode()), ("dlq.offset", str(m.offset).encode()),
            ("dlq.pair", pair.encode())]
     return own + [(k, v) for k, v in m.headers if v is not None and not k.startswith("dlq.")]

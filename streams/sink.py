@@ -4,7 +4,7 @@ older. Replays, duplicates and out-of-order deliveries therefore change nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import psycopg
@@ -90,7 +90,7 @@ class ReplicaSink:
 
     @staticmethod
     def _record(row: ReplicaRow) -> tuple:
-        ts = datetime.fromtimestamp(row.source_ts_ms / 1000, tz=timezone.utc)
+        ts = datetime.fromtimestamp(row.source_ts_ms / 1000, tz=UTC)
         values = [orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for v in row.values]
         return (*row.key, *values, row.position, row.deleted, ts)
 

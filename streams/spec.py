@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,7 +19,7 @@ RESERVED_COLUMNS = frozenset({"cdc_position", "cdc_deleted", "cdc_source_ts", "c
 REPLICA_SUFFIX = "_replica"
 
 
-class DeletePolicy(str, Enum):
+class DeletePolicy(StrEnum):
     DELETE = "delete"            # data cleared, marker hidden from readers
     SOFT_DELETE = "soft_delete"  # last data kept, flagged deleted
 
@@ -49,7 +49,7 @@ class ReplicationPair(BaseModel):
     topic: str | None = None  # override of the source topic (benchmarks replay into a topic of their own)
 
     @model_validator(mode="after")
-    def _check(self) -> "ReplicationPair":
+    def _check(self) -> ReplicationPair:
         for end in (self.source, self.target):
             try:
                 catalog.get(end.service)
@@ -100,7 +100,7 @@ class ReplicationSpec(BaseModel):
     pairs: tuple[ReplicationPair, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "ReplicationSpec":
+    def _unique(self) -> ReplicationSpec:
         names = [p.name for p in self.pairs]
         if len(set(names)) != len(names):
             raise ValueError(f"pair names repeat: {names}")

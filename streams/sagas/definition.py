@@ -28,7 +28,7 @@ class SagaDefinition(BaseModel):
     max_timeout_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "SagaDefinition":
+    def _check(self) -> SagaDefinition:
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ValueError(f"step names repeat: {names}")

@@ -16,14 +16,14 @@ Rules
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from schemas.saga import Action, SagaCommand, SagaReply
 from streams.sagas.definition import SagaDefinition
 
 
-class SagaStatus(str, Enum):
+class SagaStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPENSATING = "COMPENSATING"
     COMPLETED = "COMPLETED"

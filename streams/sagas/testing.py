@@ -10,7 +10,7 @@ and check the commands it sends and the state it ends in.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from schemas.saga import Action, SagaCommand, SagaReply
 from streams.sagas import machine
@@ -29,38 +29,38 @@ class SagaScenario:
         self.last: tuple[SagaCommand, ...] = ()
         self.sent: list[SagaCommand] = []
 
-    def _apply(self, transition: machine.Transition) -> "SagaScenario":
+    def _apply(self, transition: machine.Transition) -> SagaScenario:
         self.state = transition.state
         self.last = transition.commands
         self.sent.extend(transition.commands)
         return self
 
-    def start(self) -> "SagaScenario":
+    def start(self) -> SagaScenario:
         return self._apply(machine.start(self.defn, self.saga_id, self.payload, self.now))
 
-    def reply(self, step: str, outcome: str = "succeeded", action: Action | None = None,
-              reason: str | None = None) -> "SagaScenario":
+    def reply(self, step: str, outcome: Literal["succeeded", "failed"] = "succeeded", action: Action | None = None,
+              reason: str | None = None) -> SagaScenario:
         assert self.state is not None, "start() first"
         index = self.defn.index(step)
         act = action or ("action" if self.state.phase == "action" or index != self.state.step else "compensation")
         msg = SagaReply(saga_id=self.saga_id, step=index, action=act, outcome=outcome, reason=reason)
         return self._apply(machine.on_reply(self.defn, self.state, msg, self.now))
 
-    def time_passes(self, seconds: float) -> "SagaScenario":
+    def time_passes(self, seconds: float) -> SagaScenario:
         assert self.state is not None
         self.now += seconds
         return self._apply(machine.on_timeout(self.defn, self.state, self.now))
 
-    def expect_commands(self, *names: str) -> "SagaScenario":
+    def expect_commands(self, *names: str) -> SagaScenario:
         got = tuple(c.name for c in self.last)
         assert got == names, f"expected commands {names}, the saga sent {got} (state {self.state})"
         return self
 
-    def expect_status(self, status: SagaStatus) -> "SagaScenario":
+    def expect_status(self, status: SagaStatus) -> SagaScenario:
         assert self.state is not None and self.state.status is status, f"expected {status}, state is {self.state}"
         return self
 
-    def complete_steps(self, *steps: str) -> "SagaScenario":
+    def complete_steps(self, *steps: str) -> SagaScenario:
         """Reply `succeeded` to each step's action in turn."""
         for step in steps:
             self.reply(step, action="action")

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _connectors_snapshot(client: ConnectClient) -> dict[str, tuple[dict, str, list[str]]]:
     out = {}
-    for name in client.list():
+    for name in client.names():
         st = client.status(name)
         out[name] = (client.config(name), st.connector, st.tasks)
     return out

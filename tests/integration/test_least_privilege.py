@@ -53,9 +53,9 @@ def test_passwords_are_required_even_on_loopback(stack_env):
     "CREATE TABLE sneaky (id int)",
 ])
 def test_debezium_role_cannot_write_business_tables(stack_env, statement):
-    with psycopg.connect(stack_env["ORDERS_DEBEZIUM_URL"], connect_timeout=5) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(statement)
+    with psycopg.connect(stack_env["ORDERS_DEBEZIUM_URL"], connect_timeout=5) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)
 
 
 def test_debezium_role_can_read_captured_tables_and_write_its_own(stack_env, unique):

@@ -10,9 +10,15 @@ import pytest
 from confluent_kafka import Producer
 
 from observe.replication import consumer_lag
-from tests.integration.replication_helpers import (
-    SPEC, assert_converged, positions, random_burst, replica_rows, reset_group_to_earliest)
 from tests.integration.kafka_reader import TopicReader
+from tests.integration.replication_helpers import (
+    SPEC,
+    assert_converged,
+    positions,
+    random_burst,
+    replica_rows,
+    reset_group_to_earliest,
+)
 from tests.integration.workers import WorkerProcess
 from tests.polling import poll
 

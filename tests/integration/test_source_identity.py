@@ -43,10 +43,10 @@ def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env,
     producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
     producer.produce(topic, **_event(1, 5_000_000, "1111"))
     producer.flush(10)
-    log = open(tmp_path / "worker.log", "wb")
-    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec),
-                               "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env},
-                              stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec),
+                                   "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env},
+                                  stdout=log, stderr=subprocess.STDOUT)
     try:
         def replica() -> dict:
             with psycopg.connect(stack_env["INVENTORY_OBSERVER_URL"]) as conn:

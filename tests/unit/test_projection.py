@@ -25,7 +25,7 @@ def _event(name: str, **source_changes):
 def test_insert_keeps_only_listed_columns_renamed():
     row = project(INVOICING, _event("customer_insert.json"))
     assert row.key == (1,)
-    assert dict(zip(INVOICING.columns.values(), row.values)) == {
+    assert dict(zip(INVOICING.columns.values(), row.values, strict=True)) == {
         "legal_name": "Ada", "email": "ada@x.org", "billing_address": None, "country": "ES"}
     assert "X1" not in row.values and "555" not in row.values  # document number, phone
     assert not row.deleted and row.position > 0

@@ -74,7 +74,7 @@ def test_malformed_message_is_dead_lettered_with_reason_and_the_rest_applies():
     sink = FakeSink()
     poison = RawMessage(PAIR.source_topic, 1, 7, b'{"id": 9}', b"garbage")
     outcome, dlq = _run(sink, [poison, _msg("customer_insert.json", 8)])
-    assert [l.message for l in dlq.letters] == [poison] and "not JSON" in dlq.letters[0].reason
+    assert [letter.message for letter in dlq.letters] == [poison] and "not JSON" in dlq.letters[0].reason
     assert len(sink.applied) == 1
 
 

@@ -17,7 +17,7 @@ COMPENSATIONS = {"create_order": "RejectOrder", "charge_payment": "RefundPayment
 
 def test_success_path_sends_each_command_once_in_order():
     s = SagaScenario(PLACE_ORDER).start().expect_commands("ChargePayment")
-    for step, nxt in zip(STEPS, ACTIONS[1:] + [None]):
+    for step, nxt in zip(STEPS, [*ACTIONS[1:], None], strict=True):
         s.reply(step)
         if nxt:
             s.expect_commands(nxt)

@@ -1,4 +1,6 @@
-"""invoicing: local copy of the customers it needs, replicated from orders (deleted customers stay, flagged (old invoices keep their names)).
+"""invoicing: local copy of the customers it needs, replicated from orders.
+
+Deleted customers stay, flagged: old invoices keep their names.
 
 Only the columns of the replication spec (streams/replication.json); the soft reference
 orders_customer_id is the key, with no foreign key across services. cdc_position is the
