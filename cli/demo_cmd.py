@@ -104,6 +104,9 @@ def demo(timeout: float = 60.0) -> None:
         raise SystemExit(1)
     out.print(f"[green]all {expected} changes captured[/green]: service DB -> Debezium -> Kafka")
     _show_replication(env, tag)
+    from cli import demo_sagas
+
+    demo_sagas.run(env, tag, out)
 
 
 def _show_replication(env: dict[str, str], tag: str) -> None:

@@ -29,11 +29,19 @@ def _table(reports: list[PairReport]) -> Table:
     return table
 
 
-def observe(watch: bool = typer.Option(False, "--watch", help="Show the table live while waiting."),
+app = typer.Typer(help="Observe replication (default) and sagas.", invoke_without_command=True)
+
+
+@app.callback()
+def observe(ctx: typer.Context,
+            watch: bool = typer.Option(False, "--watch", help="Show the table live while waiting."),
             timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for convergence."),
             pair: list[str] = typer.Option(None, "--pair", help="Only these pairs.")) -> None:
     """Replication pairs: rows, checksums, lag. Waits (up to --timeout) for every pair to converge
-    against the source WAL position taken at the start; exit 1 if one has not."""
+    against the source WAL position taken at the start; exit 1 if one has not.
+    `observe sagas` and `observe saga ID` show the sagas."""
+    if ctx.invoked_subcommand is not None:
+        return
     env = stack_env.load()
     pairs = [p for p in spec_mod.load().pairs if not pair or p.name in pair]
     if watch:
@@ -63,3 +71,42 @@ def backfill(pair: str = typer.Argument(..., help="Replication pair to refill fr
         out.print(_table(reports))
         if not reports[0].converged:
             raise typer.Exit(1)
+
+
+@app.command("sagas")
+def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds without progress: stuck.")) -> None:
+    """Saga instances by state, stuck ones (stalest first) and quarantined (FAILED) ones; exit 1 if any of those."""
+    from observe.sagas import summary
+
+    s = summary(stack_env.load()["ORCHESTRATOR_OBSERVER_URL"], stuck_after)
+    table = Table("state", "sagas", title="sagas")
+    for state, count in s.by_state.items():
+        table.add_row(state, str(count))
+    out.print(table)
+    if s.stuck:
+        stuck = Table("saga", "state", "step", "phase", "attempt", "last change", title="stuck (stalest first)")
+        for row in s.stuck:
+            stuck.add_row(*(str(v) for v in row))
+        out.print(stuck)
+    if s.failed:
+        failed = Table("saga", "reason", "when", title="FAILED (quarantined)")
+        for row in s.failed:
+            failed.add_row(*(str(v) for v in row))
+        out.print(failed)
+    if s.stuck or s.failed:
+        raise typer.Exit(1)
+
+
+@app.command("saga")
+def saga(saga_id: str = typer.Argument(..., help="Saga id, or the order id that started it.")) -> None:
+    """The step timeline of one saga: what was sent, replied, compensated, and when."""
+    from observe.sagas import timeline
+
+    events = timeline(stack_env.load()["ORCHESTRATOR_OBSERVER_URL"], saga_id)
+    if not events:
+        out.print(f"no saga {saga_id}")
+        raise typer.Exit(1)
+    table = Table("at", "event", "step", "action", "detail", title=f"saga {saga_id}")
+    for at, kind, step, action, detail in events:
+        table.add_row(at.strftime("%H:%M:%S.%f")[:-3], kind, step or "", action or "", detail or "")
+    out.print(table)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,27 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 
 
+def saga_worker(name: str = typer.Argument(..., help="orchestrator, payments, inventory, invoicing, shipping or orders"),
+                web_port: int = typer.Option(0, "--web-port", help="Port of /healthz (default: per worker)."),
+                session_timeout: float = typer.Option(30.0, "--session-timeout"),
+                loglevel: str = typer.Option("info", "--loglevel")) -> None:
+    """Run one saga worker (the orchestrator or a participant) in the foreground."""
+    from streams.sagas.worker import NAMES, run
+
+    if name not in NAMES:
+        Console(stderr=True).print(f"[red]refused:[/red] unknown saga worker {name!r}; known: {', '.join(NAMES)}")
+        raise typer.Exit(2)
+    env = stack_env.load()
+    settings = StackSettings.from_env()
+    service = "orchestrator" if name == "orchestrator" else name
+    from streams.sagas.apps import SagaWorkerSettings
+
+    ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.upper()}_DATABASE_URL"],
+                            web_port=web_port or settings.workers_web_port_base + 10 + NAMES.index(name),
+                            session_timeout=session_timeout)
+    run(name, ws, loglevel=loglevel)
+
+
 def _pid_file(settings: StackSettings, pair: str):
     return settings.pids_dir / f"worker-{pair}.pid"
 
@@ -59,54 +81,70 @@ def _healthy(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class BackgroundWorker:
+    name: str          # pid and log files: worker-<name>
+    argv: list[str]    # the `cdc` verb that runs it
+    port: int          # its /healthz
+
+
+def _background_workers(settings: StackSettings) -> list[BackgroundWorker]:
+    """One replication worker per pair, then the saga orchestrator and every participant."""
+    from streams.sagas.worker import NAMES
+
+    workers = [BackgroundWorker(p.name, ["worker", "--pair", p.name], _web_port(settings, i))
+               for i, p in enumerate(spec_mod.load().pairs)]
+    workers += [BackgroundWorker(f"saga-{n}", ["saga-worker", n], settings.workers_web_port_base + 10 + i)
+                for i, n in enumerate(NAMES)]
+    return workers
+
+
 @app.command()
 def start() -> None:
-    """Start one worker per replication pair (idempotent) and wait until each has its partitions."""
-    spec = spec_mod.load()
+    """Start every worker (idempotent) and wait until each holds its partitions."""
     settings = StackSettings.from_env()
     stack_env.load()
-    for i, pair in enumerate(spec.pairs):
-        pid_file = _pid_file(settings, pair.name)
+    for w in _background_workers(settings):
+        pid_file = _pid_file(settings, w.name)
         if read_pid(pid_file):
-            out.print(f"worker {pair.name} running")
+            out.print(f"worker {w.name} running")
             continue
-        log = settings.logs_dir / f"worker-{pair.name}.log"
-        pid = spawn([sys.executable, "-m", "cli", "worker", "--pair", pair.name], log, pid_file)
-        port = _web_port(settings, i)
+        log = settings.logs_dir / f"worker-{w.name}.log"
+        pid = spawn([sys.executable, "-m", "cli", *w.argv], log, pid_file)
 
-        def ready(port: int = port) -> bool:
+        def ready(port: int = w.port) -> bool:
             return _healthy(port)
 
         def alive(pid_file: Path = pid_file) -> bool:
             return read_pid(pid_file) is not None
 
-        wait_until(f"worker {pair.name}", ready, timeout=90, alive=alive, log_file=log)
-        out.print(f"worker {pair.name} started (pid {pid}, http://127.0.0.1:{port}/healthz)")
+        wait_until(f"worker {w.name}", ready, timeout=90, alive=alive, log_file=log)
+        out.print(f"worker {w.name} started (pid {pid}, http://127.0.0.1:{w.port}/healthz)")
 
 
 @app.command("stop")
 def stop_all() -> None:
-    """Stop every replication worker (SIGTERM; unacknowledged batches are redelivered)."""
+    """Stop every worker (SIGTERM; unacknowledged messages are redelivered)."""
     settings = StackSettings.from_env()
-    for pair in spec_mod.load().pairs:
-        if stop(_pid_file(settings, pair.name), timeout=30):
-            out.print(f"worker {pair.name} stopped")
+    for w in _background_workers(settings):
+        if stop(_pid_file(settings, w.name), timeout=30):
+            out.print(f"worker {w.name} stopped")
 
 
 @app.command()
 def status() -> None:
-    """Health of every replication worker."""
+    """Health of every worker."""
     settings = StackSettings.from_env()
-    table = Table("pair", "pid", "health")
+    table = Table("worker", "pid", "health")
     ok = True
-    for i, pair in enumerate(spec_mod.load().pairs):
-        pid = read_pid(_pid_file(settings, pair.name))
+    for w in _background_workers(settings):
+        pid = read_pid(_pid_file(settings, w.name))
         try:
-            health = httpx.get(f"http://127.0.0.1:{_web_port(settings, i)}/healthz", timeout=2).json()
+            health = httpx.get(f"http://127.0.0.1:{w.port}/healthz", timeout=2).json()
         except (httpx.HTTPError, ValueError):
             health = {"healthy": False, "reason": "not answering"}
         ok = ok and bool(health.get("healthy"))
-        table.add_row(pair.name, str(pid or "-"), f"{'ok' if health.get('healthy') else health.get('reason')}")
+        table.add_row(w.name, str(pid or "-"), "ok" if health.get("healthy") else str(health.get("reason")))
     out.print(table)
     if not ok:
         raise typer.Exit(3)

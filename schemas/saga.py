@@ -20,6 +20,9 @@ class SagaCommand(BaseModel):
     attempt: int = 1
     deadline: float           # epoch seconds; a participant ignores a command past it
     payload: dict[str, Any] = Field(default_factory=dict)
+    # The step's action was the initiator's own local transaction (no command, no inbox row):
+    # its compensation always runs.
+    local_action: bool = False
 
     @property
     def idempotency_key(self) -> tuple[str, int, str]:

@@ -10,8 +10,8 @@ import faust
 from prometheus_client import generate_latest
 
 from streams.deadletter import DeadLetterPublisher, RawMessage
+from streams.faust_app import new_app
 from streams.health import WorkerState
-from streams.quiet_monitor import QuietMonitor
 from streams.replicator import FatalApplyError, PairReplicator
 from streams.sink import ReplicaSink
 from streams.spec import ReplicationPair
@@ -38,31 +38,7 @@ def _raw(message) -> RawMessage:
 
 
 def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
-    app = faust.App(
-        pair.group_id,
-        broker=f"kafka://{ws.bootstrap}",
-        store="memory://",
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_allow_declare=False,      # source topics belong to the connectors' deploy
-        topic_disable_leader=True,      # no __assignor-__leader topic
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=ws.session_timeout,
-        broker_heartbeat_interval=min(3.0, ws.session_timeout / 3),
-        broker_rebalance_timeout=ws.rebalance_timeout,
-        broker_commit_interval=1.0,
-        # Throughput: bigger fetches and stream buffers keep batches full (measured by make bench-replication).
-        stream_buffer_maxsize=ws.batch_max * 4,
-        consumer_max_fetch_size=8 * 1024 * 1024,
-        broker_max_poll_records=ws.batch_max,
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
-        web_port=ws.web_port,
-        web_tables_enabled=False,       # would serve table contents
-        web_router_enabled=False,
-        web_graph_enabled=False,
-        monitor=QuietMonitor(),         # per-batch metrics are ours; skip Faust's per-event stats
-    )
+    app = new_app(pair.group_id, ws.bootstrap, ws.web_port, ws.session_timeout, ws.batch_max)
     topic = app.topic(pair.source_topic, key_serializer="raw", value_serializer="raw", allow_empty=True)
     state = WorkerState(pair.name, stall_after=ws.stall_after)
     dead_letters = DeadLetterPublisher(ws.bootstrap, pair.dead_letter_topic, pair.name)

@@ -22,14 +22,17 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    def __init__(self, pair: str, env: dict[str, str], log_dir: Path, session_timeout: float = 6.0) -> None:
+    """A replication worker of `pair` (or, with `saga=True`, the saga worker named `pair`)."""
+
+    def __init__(self, pair: str, env: dict[str, str], log_dir: Path, session_timeout: float = 6.0,
+                 saga: bool = False) -> None:
         self.pair = pair
         self.port = free_port()
         self.log = log_dir / f"worker-{pair}-{self.port}.log"
+        verb = ["saga-worker", pair] if saga else ["worker", "--pair", pair]
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "worker", "--pair", pair, "--web-port", str(self.port),
-                 "--session-timeout", str(session_timeout)],
+                [sys.executable, "-m", "cli", *verb, "--web-port", str(self.port), "--session-timeout", str(session_timeout)],
                 cwd=REPO, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
     def health(self) -> dict:

@@ -1,0 +1,37 @@
+"""Saga observation through the orchestrator's read-only observer role: instances by state,
+stuck ones stalest first, quarantined (FAILED) ones, and the step timeline of one saga."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+
+@dataclass
+class SagaSummary:
+    by_state: dict[str, int]
+    stuck: list[tuple]        # (id, state, step, phase, attempt, updated_at) of sagas idle too long
+    failed: list[tuple]       # (id, reason, updated_at): quarantined, need a person
+
+
+def summary(observer_url: str, stuck_after_s: float = 60.0) -> SagaSummary:
+    with psycopg.connect(observer_url) as conn:
+        rows = conn.execute("SELECT state, count(*) FROM saga_instances GROUP BY state ORDER BY state").fetchall()
+        by_state: dict[str, int] = {state: count for state, count in rows}
+        stuck = conn.execute(
+            "SELECT id, state, step, phase, attempt, updated_at FROM saga_instances "
+            "WHERE state IN ('RUNNING', 'COMPENSATING') AND updated_at < now() - make_interval(secs => %s) "
+            "ORDER BY updated_at LIMIT 20", (stuck_after_s,)).fetchall()
+        failed = conn.execute("SELECT id, reason, updated_at FROM saga_instances WHERE state = 'FAILED' "
+                              "ORDER BY updated_at DESC LIMIT 20").fetchall()
+    return SagaSummary(by_state, stuck, failed)
+
+
+def timeline(observer_url: str, saga: str) -> list[tuple[datetime, str, str | None, str | None, str | None]]:
+    """Events of one saga, by saga id or by order id."""
+    with psycopg.connect(observer_url) as conn:
+        return conn.execute(
+            "SELECT e.at, e.kind, e.step_name, e.action, e.detail FROM saga_events e JOIN saga_instances s "
+            "ON s.id = e.saga_id WHERE s.id::text = %s OR s.payload->>'order_id' = %s ORDER BY e.id",
+            (saga, saga)).fetchall()

@@ -1,0 +1,36 @@
+"""The Faust settings every worker of the pipeline shares: raw bytes in (parsed at the edge),
+no topic declared by Faust, loopback-only web server with Faust's table views off."""
+from __future__ import annotations
+
+import faust
+
+from streams.quiet_monitor import QuietMonitor
+
+
+def new_app(app_id: str, bootstrap: str, web_port: int, session_timeout: float = 30.0,
+            batch_max: int = 5000) -> faust.App:
+    return faust.App(
+        app_id,                          # = the consumer group
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_allow_declare=False,       # topics belong to the connectors' deploy
+        topic_disable_leader=True,       # no __assignor-__leader topic
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=min(3.0, session_timeout / 3),
+        broker_rebalance_timeout=session_timeout,
+        broker_commit_interval=1.0,
+        # Throughput: bigger fetches and stream buffers keep batches full (make bench-replication).
+        stream_buffer_maxsize=batch_max * 4,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        broker_max_poll_records=batch_max,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        web_port=web_port,
+        web_tables_enabled=False,        # would serve table contents
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        monitor=QuietMonitor(),          # per-batch metrics are ours; skip Faust's per-event stats
+    )

@@ -1,0 +1,151 @@
+"""Faust apps of the saga runtime: one per participant (its commands topic) and the
+orchestrator (order events, replies, and a timer that scans due timeouts). Every message is
+handled in its own database transaction, retried while the database is down, dead-lettered
+if it cannot be parsed, and acknowledged only after its transaction committed."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import faust
+import psycopg
+from pydantic import ValidationError
+
+from schemas.envelope import MalformedEvent
+from schemas.orders import OrderPlaced
+from schemas.outbox import parse_outbox
+from schemas.saga import SagaCommand, SagaReply
+from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
+from streams.errors import ErrorKind, classify
+from streams.faust_app import new_app
+from streams.replicator import Backoff
+from streams.sagas import orchestrator, participant
+from streams.sagas.handlers import HANDLERS
+from streams.sagas.place_order import PLACE_ORDER
+from streams.sagas.topics import commands_topic, order_events_topic, replies_topic
+
+log = logging.getLogger(__name__)
+EXIT_UNAPPLIABLE = 70
+
+
+@dataclass(frozen=True)
+class SagaWorkerSettings:
+    bootstrap: str
+    dsn: str
+    web_port: int
+    session_timeout: float = 30.0
+    timeout_scan_every: float = 0.5
+
+
+class Database:
+    """One connection per actor, reopened after a failure."""
+
+    def __init__(self, dsn: str, name: str) -> None:
+        self.dsn, self.name = dsn, name
+        self.conn: psycopg.AsyncConnection | None = None
+
+    async def get(self) -> psycopg.AsyncConnection:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, connect_timeout=5,
+                                                              application_name=self.name)
+        return self.conn
+
+
+async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConnection], Awaitable[object]]) -> None:
+    """Retry transient failures in place; a wrong deployment stops the process unacknowledged."""
+    delays = Backoff().delays()
+    while True:
+        try:
+            await work(await db.get())
+            return
+        except Exception as exc:  # noqa: BLE001 - every error is classified
+            kind = classify(exc)
+            if kind is ErrorKind.TRANSIENT:
+                delay = next(delays)
+                log.warning("%s: database unavailable (%s); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if kind is ErrorKind.BAD_ROWS or isinstance(exc, (KeyError, ValueError, TypeError, ArithmeticError)):
+                # the message, not the deployment, is wrong: dead-letter it (the saga's timeout takes over)
+                raise MalformedEvent(f"{type(exc).__name__}: {exc}") from exc
+            log.critical("%s: cannot go on: %s. Exiting without acknowledging.", what, exc)
+            logging.shutdown()
+            os._exit(EXIT_UNAPPLIABLE)
+
+
+def _raw(message) -> RawMessage:
+    return RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
+                      tuple(message.headers or ()))
+
+
+def _consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str,
+             handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
+    topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
+
+    @app.agent(topic, name=name, isolated_partitions=True)
+    async def agent(stream):  # one actor per partition: one saga's messages stay in order
+        db = Database(dsn, app.conf.id)
+        async for events in stream.noack_take(200, within=0.01):
+            dead = []
+            for event in events:
+                msg = _raw(event.message)
+                try:
+                    await run_durably(name, db, lambda conn, msg=msg: handle(conn, msg))
+                except (MalformedEvent, ValidationError) as exc:
+                    dead.append(DeadLetter(msg, f"malformed: {exc}"[:1000]))
+            if dead:
+                await dlq.publish(dead)
+            for event in events:
+                await stream.ack(event)
+
+
+def _health(app: faust.App) -> None:
+    @app.page("/healthz")
+    async def healthz(web, request):
+        assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()) if app.consumer else []
+        return web.json({"healthy": bool(assigned), "assigned": assigned}, status=200 if assigned else 503)
+
+
+def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
+    handlers = HANDLERS[service]
+    app = new_app(f"cdc-saga-{service}", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
+    dlq = DeadLetterPublisher(ws.bootstrap, f"dlq.saga.{service}", f"saga-{service}")
+
+    async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
+        envelope = parse_outbox(msg.key, msg.value, list(msg.headers))
+        await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
+
+    _consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, handle)
+    _health(app)
+    return app
+
+
+def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
+    defn = PLACE_ORDER
+    app = new_app("cdc-saga-orchestrator", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
+    dlq = DeadLetterPublisher(ws.bootstrap, "dlq.saga.orchestrator", "saga-orchestrator")
+
+    async def on_order_event(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
+        event = parse_outbox(msg.key, msg.value, list(msg.headers))
+        if event.event_type == "OrderPlaced":
+            placed = OrderPlaced.model_validate(event.payload)  # a bad event never starts a saga
+            await orchestrator.start(conn, defn, str(placed.order_id), event.payload, time.time())
+
+    async def on_reply(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
+        event = parse_outbox(msg.key, msg.value, list(msg.headers))
+        await orchestrator.on_reply(conn, defn, SagaReply.model_validate(event.payload), time.time())
+
+    _consume(app, order_events_topic(), "order-events", dlq, ws.dsn, on_order_event)
+    _consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, on_reply)
+    timer_db = Database(ws.dsn, "cdc-saga-timeouts")
+
+    @app.timer(interval=ws.timeout_scan_every)
+    async def timeouts() -> None:  # durable timeouts: state in the database, any worker may scan
+        await run_durably("timeouts", timer_db, lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()))
+
+    _health(app)
+    return app

@@ -1,0 +1,108 @@
+"""The orchestrator's persistence of the saga state machine: each event (order placed, reply,
+timeout) is one transaction that locks the saga row, runs the pure transition, stores the new
+state, writes the commands to the orchestrator's outbox and appends to the saga's timeline."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from schemas.saga import SagaReply
+from services import outbox
+from streams.sagas import machine
+from streams.sagas.definition import SagaDefinition
+from streams.sagas.machine import SagaState, SagaStatus, Transition
+from streams.sagas.topics import commands_aggregate
+
+SAGA_NAMESPACE = uuid.UUID("6f1c1b1e-3c1a-4d1e-9a55-1d2f3e4a5b6c")
+COLUMNS = "id, state, step, phase, attempt, extract(epoch FROM deadline), completed, payload, reason"
+
+
+def saga_id_for(saga: str, business_key: str) -> str:
+    """Deterministic: the same order starts the same saga, however often its event is delivered."""
+    return str(uuid.uuid5(SAGA_NAMESPACE, f"{saga}:{business_key}"))
+
+
+def _state(row: tuple) -> SagaState:
+    sid, status, step, phase, attempt, deadline, completed, payload, reason = row
+    return SagaState(str(sid), SagaStatus(status), step, phase, attempt, float(deadline or 0), tuple(completed),
+                     payload, reason)
+
+
+async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: SagaState | None, t: Transition,
+                kind: str, detail: str | None = None) -> None:
+    s = t.state
+    deadline = datetime.fromtimestamp(s.deadline, tz=UTC) if s.deadline else None
+    await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, deadline = %s, "
+                       "completed = %s, reason = %s, updated_at = clock_timestamp() WHERE id = %s",
+                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason, s.saga_id))
+    if kind != "sent":
+        step_name = defn.steps[before.step].name if before else None
+        await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
+                           "VALUES (%s, %s, %s, %s, %s, %s)",
+                           (s.saga_id, kind, before.step if before else None, step_name,
+                            before.phase if before else None, detail))
+    for cmd in t.commands:
+        await outbox.write_async(conn, commands_aggregate(cmd.participant), cmd.saga_id, cmd.name, cmd.model_dump())
+        await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
+                           "VALUES (%s, 'sent', %s, %s, %s, %s)",
+                           (s.saga_id, cmd.step, cmd.step_name, cmd.action, f"{cmd.name} attempt {cmd.attempt}"))
+    if s.status.terminal and (before is None or not before.status.terminal):
+        await conn.execute("INSERT INTO saga_events (saga_id, kind, detail) VALUES (%s, 'ended', %s)",
+                           (s.saga_id, f"{s.status.value}{': ' + s.reason if s.reason else ''}"))
+
+
+async def start(conn: psycopg.AsyncConnection, defn: SagaDefinition, business_key: str,
+                payload: dict[str, Any], now: float) -> str | None:
+    """Start the saga once per business key; returns its id, or None if it already existed."""
+    saga_id = saga_id_for(defn.name, business_key)
+    async with conn.transaction():
+        cur = await conn.execute("INSERT INTO saga_instances (id, saga_type, state, payload) VALUES (%s, %s, 'RUNNING', %s) "
+                                 "ON CONFLICT (id) DO NOTHING RETURNING id",
+                                 (saga_id, defn.name, Jsonb(payload)))
+        if await cur.fetchone() is None:
+            return None
+        await conn.execute("INSERT INTO saga_events (saga_id, kind, detail) VALUES (%s, 'started', %s)",
+                           (saga_id, business_key))
+        await _save(conn, defn, None, machine.start(defn, saga_id, payload, now), "sent")
+    return saga_id
+
+
+async def _locked(conn: psycopg.AsyncConnection, saga_id: str) -> SagaState | None:
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM saga_instances WHERE id = %s FOR UPDATE", (saga_id,))
+    row = await cur.fetchone()
+    return _state(row) if row else None
+
+
+async def on_reply(conn: psycopg.AsyncConnection, defn: SagaDefinition, reply: SagaReply, now: float) -> bool:
+    """Returns False when the reply changed nothing (unknown saga, duplicate, late)."""
+    async with conn.transaction():
+        state = await _locked(conn, reply.saga_id)
+        if state is None:
+            return False
+        t = machine.on_reply(defn, state, reply, now)
+        if t.state == state:
+            return False
+        detail = f"{reply.outcome}{': ' + reply.reason if reply.reason else ''}"
+        await _save(conn, defn, state, t, "replied", detail)
+    return True
+
+
+async def scan_timeouts(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float, limit: int = 100) -> int:
+    """Sagas whose command timed out, taken by whichever worker locks them first."""
+    handled = 0
+    async with conn.transaction():
+        cur = await conn.execute(
+            f"SELECT {COLUMNS} FROM saga_instances WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
+            "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
+            (defn.name, now, limit))
+        for row in await cur.fetchall():
+            state = _state(row)
+            t = machine.on_timeout(defn, state, now)
+            if t.state != state:
+                await _save(conn, defn, state, t, "timed_out", f"no reply to attempt {state.attempt}")
+                handled += 1
+    return handled

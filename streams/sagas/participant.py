@@ -1,0 +1,89 @@
+"""A participant handling one saga command in one local transaction: its inbox row, its
+effect and its reply (through the outbox) commit together or not at all.
+
+- Idempotency key (saga, step, action), not the message id: a resent command replies again
+  with the recorded outcome and acts no second time.
+- A compensation that arrives before (or instead of) its action leaves a marker: the late
+  action then becomes a no-op that replies failed.
+- A command past its deadline is refused without effect."""
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from schemas.saga import SagaCommand, SagaReply
+from services import outbox
+from streams.sagas.handlers import Handler
+from streams.sagas.topics import REPLIES
+
+COMPENSATED_FIRST = "compensated before it arrived"
+
+
+async def _recorded(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str) -> tuple[str, str | None] | None:
+    cur = await conn.execute("SELECT outcome, reason FROM saga_inbox WHERE saga_id = %s AND step = %s AND action = %s "
+                             "FOR UPDATE", (cmd.saga_id, cmd.step, action))
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+async def _record(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str, reason: str | None) -> None:
+    await conn.execute("INSERT INTO saga_inbox (saga_id, step, action, outcome, reason) VALUES (%s, %s, %s, %s, %s)",
+                       (cmd.saga_id, cmd.step, action, "failed" if reason else "succeeded", reason))
+
+
+async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand,
+                 now: float | None = None) -> SagaReply:
+    now = time.time() if now is None else now
+    async with conn.transaction():
+        # Lock the saga's step first, so a command and its compensation never interleave.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (cmd.saga_id, cmd.step))
+        done = await _recorded(conn, cmd, cmd.action)
+        if done is not None:
+            reason = done[1] if done[0] == "failed" else None
+        else:
+            reason = await _decide(conn, handlers, cmd, now)
+            await _record(conn, cmd, cmd.action, reason)
+        reply = SagaReply(saga_id=cmd.saga_id, step=cmd.step, action=cmd.action,
+                          outcome="failed" if reason else "succeeded", reason=reason)
+        await outbox.write_async(conn, REPLIES, cmd.saga_id, "SagaReply", reply.model_dump())
+    return reply
+
+
+async def _decide(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand,
+                  now: float) -> str | None:
+    if cmd.action == "action":
+        if await _recorded(conn, cmd, "compensation") is not None:
+            return COMPENSATED_FIRST
+        if now > cmd.deadline:
+            return f"deadline passed ({now - cmd.deadline:.1f}s late)"
+        return await _run(conn, handlers, cmd)
+    if cmd.local_action:
+        return await _run(conn, handlers, cmd)
+    action = await _recorded(conn, cmd, "action")
+    if action is None:
+        await _record(conn, cmd, "action", COMPENSATED_FIRST)  # the marker: a late action is a no-op
+        return None
+    if action[0] == "failed":
+        return None  # the action had no effect: nothing to undo
+    return await _run(conn, handlers, cmd)
+
+
+async def _run(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand) -> str | None:
+    handler = handlers.get(cmd.name)
+    if handler is None:
+        return f"{cmd.participant} has no handler for {cmd.name}"
+    try:
+        async with conn.transaction():  # savepoint: a refusing handler leaves nothing behind
+            reason = await handler(conn, cmd)
+            if reason:
+                raise _Refused(reason)
+    except _Refused as refused:
+        return refused.reason
+    return None
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
