@@ -47,7 +47,8 @@ def run(env: dict[str, str], tag: str, out: Console, timeout: float = 90.0) -> N
                 break
             time.sleep(0.3)
     with psycopg.connect(env["ORDERS_OBSERVER_URL"]) as conn:
-        status: dict[str, str] = dict(conn.execute("SELECT id::text, status FROM orders WHERE id::text = ANY(%s)", (ids,)).fetchall())
+        rows = conn.execute("SELECT id::text, status FROM orders WHERE id::text = ANY(%s)", (ids,)).fetchall()
+        status: dict[str, str] = dict(rows)
     table = Table("order", "expected", "saga", "order status", title="place-order sagas")
     for story, order_id in placed:
         table.add_row(str(order_id), story, states.get(str(order_id), "-"), status.get(str(order_id), "-"))

@@ -54,8 +54,10 @@ def check(conn: ConnectorFile) -> list[str]:
         if key.startswith("transforms.") and key.endswith(".type") and value == FLATTENING_SMT:
             errors.append(f"{key}: row tables keep Debezium's native envelope (the LSN of every change, "
                           "deletes included, is what makes apply idempotent); remove the flattening SMT")
-    if c.get("transforms.sysid.static.field") != "source_system_id" or not PLACEHOLDER.match(
-            c.get("transforms.sysid.static.value", "")):
+    chain = [t.strip() for t in c.get("transforms", "").split(",")]
+    if ("sysid" not in chain or c.get("transforms.sysid.type") != "org.apache.kafka.connect.transforms.InsertField$Value"
+            or c.get("transforms.sysid.static.field") != "source_system_id"
+            or not PLACEHOLDER.match(c.get("transforms.sysid.static.value", ""))):
         errors.append("transforms.sysid.static.value: row events must carry the source cluster's system "
                       "identifier (InsertField source_system_id = ${env:CDC_<SERVICE>_SYSTEM_ID}), so a rebuilt "
                       "source is detected instead of its low positions being skipped as old")

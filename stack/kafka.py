@@ -138,6 +138,7 @@ def start_broker(s: StackSettings) -> bool:
     props = _write(s.etc_dir / "server.properties", server_properties(s))
     log = log_file(s, "kafka")
     log.unlink(missing_ok=True)
+    (s.logs_dir / "kafka.log").unlink(missing_ok=True)  # else the last run's "started" line counts
     pid = spawn(_java(s, "kafka", BROKER_HEAP, "kafka.Kafka", str(props)), log, pid_file(s, "kafka"))
     server_log = s.logs_dir / "kafka.log"
     wait_until("Kafka broker", lambda: _started(server_log, log), timeout=120,

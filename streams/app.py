@@ -68,13 +68,18 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
     @app.page("/healthz")
     async def healthz(web, request):
         assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()} if app.consumer else set()
-        highwaters = {}
+        highwaters, positions = {}, {}
         for tp in app.consumer.assignment() if app.consumer else ():
             try:
-                highwaters[(tp.topic, tp.partition)] = app.consumer.highwater(tp)
+                high = app.consumer.highwater(tp)
+                position = await app.consumer.position(tp)
             except Exception:  # noqa: BLE001 - unknown before the first fetch
                 continue
-        health = state.evaluate(assigned, highwaters)
+            if high is not None:  # None until the first fetch
+                highwaters[(tp.topic, tp.partition)] = high
+            if position is not None:
+                positions[(tp.topic, tp.partition)] = position
+        health = state.evaluate(assigned, highwaters, positions)
         return web.json({"healthy": health.healthy, "reason": health.reason, **health.details},
                         status=200 if health.healthy else 503)
 

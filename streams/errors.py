@@ -25,8 +25,12 @@ def classify(exc: BaseException) -> ErrorKind:
         return ErrorKind.TRANSIENT
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate
-        if state is None:  # no server answer at all: connection refused, reset, closed
-            return ErrorKind.TRANSIENT
+        if state is None:
+            # no server answer: connection refused, reset or closed is worth waiting out; a value
+            # the client refuses to send (e.g. a NUL in text) is a bad row
+            if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+                return ErrorKind.TRANSIENT
+            return ErrorKind.BAD_ROWS
         if state.startswith(TRANSIENT_CLASSES):
             return ErrorKind.TRANSIENT
         if state.startswith(BAD_ROW_CLASSES):

@@ -44,13 +44,19 @@ class WorkerState:
         self.dead.labels(self.pair).inc(len(outcome.dead))
         self.latency.labels(self.pair).observe(outcome.seconds)
 
-    def lag_of(self, highwaters: dict[tuple[str, int], int]) -> int:
-        """highwater = next offset to be written; applied offset + 1 = next to read."""
-        return sum(max(0, high - (self.applied_offsets.get(tp, -1) + 1)) for tp, high in highwaters.items())
+    def lag_of(self, highwaters: dict[tuple[str, int], int], positions: dict[tuple[str, int], int]) -> int:
+        """highwater = next offset to be written. Next to apply: after the last applied offset, or
+        where the consumer stands for a partition this process has applied nothing on yet."""
+        lag = 0
+        for tp, high in highwaters.items():
+            applied = self.applied_offsets.get(tp)
+            nxt = applied + 1 if applied is not None else positions.get(tp, high)
+            lag += max(0, high - nxt)
+        return lag
 
     def evaluate(self, assigned: set[tuple[str, int]], highwaters: dict[tuple[str, int], int],
-                 started_from: dict[tuple[str, int], int] | None = None) -> Health:
-        lag = self.lag_of({tp: h for tp, h in highwaters.items() if tp in assigned})
+                 positions: dict[tuple[str, int], int] | None = None) -> Health:
+        lag = self.lag_of({tp: h for tp, h in highwaters.items() if tp in assigned}, positions or {})
         self.lag.labels(self.pair).set(lag)
         details = {"pair": self.pair, "assigned": sorted(f"{t}:{p}" for t, p in assigned), "lag": lag,
                    "seconds_since_progress": round(time.monotonic() - self.last_progress, 1)}

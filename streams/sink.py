@@ -42,17 +42,22 @@ class ReplicaSink:
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self.conn is None or self.conn.closed:
-            self.conn = await psycopg.AsyncConnection.connect(self.dsn, connect_timeout=5,
-                                                              application_name=self.pair.group_id)
-            await self._check_schema(self.conn)
-            cur = await self.conn.execute("SELECT source_system_id FROM cdc_replication_sources WHERE pair = %s",
-                                          (self.pair.name,))
-            row = await cur.fetchone()
+            conn = await psycopg.AsyncConnection.connect(self.dsn, connect_timeout=5,
+                                                         application_name=self.pair.group_id)
+            try:  # kept only once fully set up: a half-prepared connection would fail every batch
+                await self._check_schema(conn)
+                cur = await conn.execute("SELECT source_system_id FROM cdc_replication_sources WHERE pair = %s",
+                                         (self.pair.name,))
+                row = await cur.fetchone()
+                await conn.execute(sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+                    sql.Identifier(self.staging), sql.Identifier(self.pair.replica_table)))
+                await conn.commit()
+            except BaseException:
+                await conn.close()
+                raise
             self.recorded_source = row[0] if row else None
-            await self.conn.execute(sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-                sql.Identifier(self.staging), sql.Identifier(self.pair.replica_table)))
-            await self.conn.commit()
+            self.conn = conn
         return self.conn
 
     async def close(self) -> None:

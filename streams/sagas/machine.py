@@ -9,7 +9,8 @@ Rules
 - No reply in time: resend (same idempotency key) up to the step's retries, then compensate,
   including the timed-out step itself (its command may still arrive late: the participant
   keeps a marker so the late action becomes a no-op).
-- At or after the pivot the saga only goes forward: timeouts resend, without limit.
+- At or after the pivot the saga only goes forward: timeouts resend, without limit. The pivot
+  itself may still refuse (then the steps before it are compensated); a step after it may not.
 - A compensation that keeps failing or timing out ends the saga FAILED (quarantined).
 - Replies that do not match what the saga waits for (duplicates, late attempts) change nothing.
 """
@@ -99,7 +100,7 @@ def on_reply(defn: SagaDefinition, state: SagaState, reply: SagaReply, now: floa
             if state.step + 1 == len(defn.steps):
                 return Transition(replace(state, status=SagaStatus.COMPLETED))
             return _send(defn, replace(state, step=state.step + 1, attempt=1), now)
-        if state.step >= defn.pivot_index:
+        if state.step > defn.pivot_index:
             return Transition(replace(state, status=SagaStatus.FAILED,
                                       reason=f"{defn.steps[state.step].name} failed past the pivot: {reply.reason}"))
         return _compensate_from(defn, state, state.step, now, f"{defn.steps[state.step].name}: {reply.reason}")

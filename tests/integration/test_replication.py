@@ -7,7 +7,7 @@ import threading
 import httpx
 import psycopg
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from observe.replication import consumer_lag
 from tests.integration.kafka_reader import TopicReader
@@ -69,12 +69,24 @@ def test_burst_converges_without_sensitive_columns_and_replay_changes_nothing(st
         assert after[p] == before[p], f"{p}: a replay from offset 0 changed the replica"
 
 
+def _thread(target, *args, errors: list) -> threading.Thread:
+    """A thread whose exception is kept, so a test cannot pass because its helper died."""
+    def run() -> None:
+        try:
+            target(*args)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    return threading.Thread(target=run)
+
+
 def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, unique):
     first = workers(INVENTORY)
     halfway = threading.Event()
-    burst = threading.Thread(target=random_burst, args=(stack_env["ORDERS_DATABASE_URL"], 1500, 2, unique, halfway))
+    errors: list = []
+    burst = _thread(random_burst, stack_env["ORDERS_DATABASE_URL"], 1500, 2, unique, halfway, errors=errors)
     regressions: list[str] = []
     stop_sampling = threading.Event()
+    samples = [0]
 
     def sample() -> None:
         seen: dict[int, int] = {}
@@ -83,9 +95,10 @@ def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, uni
                 if pos < seen.get(key, 0):
                     regressions.append(f"customer {key}: position {seen[key]} -> {pos}")
                 seen[key] = pos
+            samples[0] += 1
             stop_sampling.wait(0.05)
 
-    sampler = threading.Thread(target=sample)
+    sampler = _thread(sample, errors=errors)
     sampler.start()
     burst.start()
     try:
@@ -93,11 +106,14 @@ def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, uni
         first.kill9()
         workers(INVENTORY)
         burst.join(120)
+        assert not burst.is_alive(), "the burst did not finish"
         assert_converged(stack_env, [INVENTORY])
     finally:
         stop_sampling.set()
         sampler.join(10)
         burst.join(10)
+    assert not errors, errors
+    assert samples[0] > 10, f"the sampler ran only {samples[0]} times"
     assert not regressions, regressions[:5]
 
 
@@ -108,8 +124,10 @@ def test_malformed_message_goes_to_dead_letter_topic_and_later_events_apply(stac
     try:
         producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "partitioner": "murmur2_random"})
         bad_key = f'{{"id": "poison-{unique}"}}'.encode()
-        producer.produce(pair.source_topic, key=bad_key, value=b"{this is not json")
-        assert producer.flush(10) == 0
+        delivered = []
+        producer.produce(pair.source_topic, key=bad_key, value=b"{this is not json",
+                         on_delivery=lambda err, msg: delivered.append(msg))
+        assert producer.flush(10) == 0 and delivered
         with psycopg.connect(stack_env["ORDERS_DATABASE_URL"], autocommit=True) as conn:
             cid = conn.execute("INSERT INTO customers (name, email) VALUES (%s, %s) RETURNING id",
                                (f"after-poison-{unique}", f"{unique}@example.org")).fetchone()[0]
@@ -122,7 +140,13 @@ def test_malformed_message_goes_to_dead_letter_topic_and_later_events_apply(stac
              f"customer {cid}, inserted after the poison message, in the inventory replica")
         assert w.health()["status"] == 200
         metrics = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=5).text
-        assert 'cdc_replication_dead_letters_total{pair="customers-to-inventory"}' in metrics
+        count = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                 if line.startswith('cdc_replication_dead_letters_total{pair="customers-to-inventory"}')]
+        assert count and count[0] >= 1, metrics
+        # the poison's own partition moved on: the group committed past it
+        poison_tp = TopicPartition(pair.source_topic, delivered[0].partition())
+        poll(lambda: _committed(stack_env, pair.group_id, poison_tp), lambda off: off > delivered[0].offset(), 30,
+             f"the group's committed offset on partition {poison_tp.partition} past the poison at {delivered[0].offset()}")
     finally:
         dlq.close()
 
@@ -135,12 +159,14 @@ def test_two_workers_share_partitions_and_one_takes_over(stack_env, workers, uni
     assigned = [set(h["assigned"]) for h in both]
     assert assigned[0] and assigned[1] and not assigned[0] & assigned[1], assigned
     halfway = threading.Event()
-    burst = threading.Thread(target=random_burst, args=(stack_env["ORDERS_DATABASE_URL"], 800, 3, unique, halfway))
+    errors: list = []
+    burst = _thread(random_burst, stack_env["ORDERS_DATABASE_URL"], 800, 3, unique, halfway, errors=errors)
     burst.start()
     assert halfway.wait(60)
     a.kill9()
     poll(b.health, lambda h: len(h.get("assigned", [])) == 3, 60, "the surviving worker holding all 3 partitions")
     burst.join(120)
+    assert not burst.is_alive() and not errors, errors
     assert_converged(stack_env, [INVENTORY])
 
 
@@ -153,6 +179,14 @@ def test_wiped_replica_is_backfilled_with_one_command(stack_env, workers, unique
     from tests.integration.conftest import cdc
     cdc("backfill", INVENTORY, "--timeout", "120")
     assert_converged(stack_env, [INVENTORY])
+
+
+def _committed(env, group: str, tp: TopicPartition) -> int:
+    consumer = Consumer({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "group.id": group})
+    try:
+        return consumer.committed([tp], timeout=10)[0].offset
+    finally:
+        consumer.close()
 
 
 def _retries(worker: WorkerProcess) -> float:

@@ -50,6 +50,7 @@ def _orders(**changes):
     ({"slot.name": "Bad-Slot"}, "slot.name"),
     ({"poll.interval.ms": "500"}, "poll.interval.ms"),
     ({"heartbeat.interval.ms": "0"}, "heartbeat.interval.ms"),
+    ({"transforms": "outbox"}, "transforms.sysid.static.value"),
     ({"transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState"},
      "transforms.unwrap.type"),
 ])

@@ -22,6 +22,14 @@ def test_lag_without_progress_is_unhealthy_and_lag_alone_is_not():
     assert not health.healthy and health.details["lag"] == 4
 
 
+def test_restarted_worker_on_an_idle_topic_is_healthy():
+    """Nothing applied by this process yet: the consumer's position is the baseline, not offset 0."""
+    state = WorkerState("p", stall_after=10)
+    state.last_progress = time.monotonic() - 1000
+    assert state.evaluate({TP}, {TP: 9}, positions={TP: 9}).healthy
+    assert not state.evaluate({TP}, {TP: 9}, positions={TP: 3}).healthy
+
+
 def test_caught_up_idle_worker_is_healthy():
     state = WorkerState("p", stall_after=10)
     state.applied_offsets[TP] = 8

@@ -110,6 +110,8 @@ def test_wrong_deployment_stops_instead_of_acknowledging():
     (psycopg.errors.UndefinedTable("no table"), ErrorKind.FATAL),
     (psycopg.errors.InsufficientPrivilege("denied"), ErrorKind.FATAL),
     (ConnectionResetError(), ErrorKind.TRANSIENT),
+    (psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), ErrorKind.BAD_ROWS),
+    (psycopg.InterfaceError("the connection is closed"), ErrorKind.TRANSIENT),
 ])
 def test_error_classification(exc, kind):
     assert classify(exc) is kind

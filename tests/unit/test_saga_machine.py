@@ -75,6 +75,12 @@ def test_past_the_pivot_the_saga_only_goes_forward():
     s.reply("approve_order").expect_status(SagaStatus.COMPLETED)
 
 
+def test_a_refusal_at_the_pivot_compensates_the_steps_before_it():
+    s = SagaScenario(PLACE_ORDER).start().complete_steps(*STEPS[:-1])
+    s.reply("approve_order", outcome="failed", reason="order cancelled meanwhile")
+    s.expect_commands("CancelShipment").expect_status(SagaStatus.COMPENSATING)
+
+
 def test_a_compensation_that_keeps_failing_ends_failed():
     s = SagaScenario(PLACE_ORDER).start().reply("charge_payment", outcome="failed", reason="card over limit")
     s.expect_commands("RejectOrder")
