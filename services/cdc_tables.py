@@ -43,3 +43,17 @@ def publish(publication: str, captured_tables: Iterable[str]) -> None:
     op.execute(f"GRANT INSERT ON {SIGNAL_TABLE} TO {DEBEZIUM_ROLE}")  # incremental-snapshot watermarks
     # heartbeat.action.query is an upsert: INSERT ... ON CONFLICT DO UPDATE
     op.execute(f"GRANT INSERT, UPDATE ON {HEARTBEAT_TABLE} TO {DEBEZIUM_ROLE}")
+
+
+REPLICATION_SOURCES_DDL = """
+CREATE TABLE cdc_replication_sources (
+    pair             text PRIMARY KEY,
+    source_system_id text NOT NULL,
+    recorded_at      timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+def create_replication_sources() -> None:
+    """In a replication target: which source cluster each pair was filled from."""
+    op.execute(REPLICATION_SOURCES_DDL)

@@ -6,7 +6,7 @@ system identifier at the first apply and refuses changes from another (a rebuilt
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
+from services.cdc_tables import create_replication_sources
 
 revision = "0003"
 down_revision = "0002"
@@ -15,10 +15,4 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("""
-CREATE TABLE cdc_replication_sources (
-    pair             text PRIMARY KEY,
-    source_system_id text NOT NULL,
-    recorded_at      timestamptz NOT NULL DEFAULT now()
-);
-""")
+    create_replication_sources()
