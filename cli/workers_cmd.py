@@ -52,6 +52,8 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
 def saga_worker(name: str = typer.Argument(..., help="orchestrator, payments, inventory, invoicing, shipping or orders"),
                 web_port: int = typer.Option(0, "--web-port", help="Port of /healthz (default: per worker)."),
                 session_timeout: float = typer.Option(30.0, "--session-timeout"),
+                timeout_scale: float = typer.Option(1.0, "--timeout-scale", envvar="CDC_SAGA_TIMEOUT_SCALE",
+                                                    help="Multiply every saga step timeout (orchestrator)."),
                 loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Run one saga worker (the orchestrator or a participant) in the foreground."""
     from streams.sagas.worker import NAMES, run
@@ -66,7 +68,7 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator, payments, in
 
     ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.upper()}_DATABASE_URL"],
                             web_port=web_port or settings.workers_web_port_base + 10 + NAMES.index(name),
-                            session_timeout=session_timeout)
+                            session_timeout=session_timeout, timeout_scale=timeout_scale)
     run(name, ws, loglevel=loglevel)
 
 

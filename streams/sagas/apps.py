@@ -39,6 +39,7 @@ class SagaWorkerSettings:
     web_port: int
     session_timeout: float = 30.0
     timeout_scan_every: float = 0.5
+    timeout_scale: float = 1.0      # multiplies every step timeout of the saga definitions
 
 
 class Database:
@@ -125,7 +126,7 @@ def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
 
 
 def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
-    defn = PLACE_ORDER
+    defn = PLACE_ORDER if ws.timeout_scale == 1.0 else PLACE_ORDER.scaled(ws.timeout_scale)
     app = new_app("cdc-saga-orchestrator", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
     dlq = DeadLetterPublisher(ws.bootstrap, "dlq.saga.orchestrator", "saga-orchestrator")
 

@@ -164,3 +164,4 @@ def test_participant_acts_once_per_key_and_a_late_action_after_its_compensation_
     rows = _all(stack_env["PAYMENTS_OBSERVER_URL"], "SELECT saga_id, status FROM payments WHERE saga_id LIKE %s",
                 (f"%-{unique}",))
     assert rows == [(f"once-{unique}", "CHARGED")], "charged once; nothing for the late or the expired command"
+

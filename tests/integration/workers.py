@@ -25,7 +25,7 @@ class WorkerProcess:
     """A replication worker of `pair` (or, with `saga=True`, the saga worker named `pair`)."""
 
     def __init__(self, pair: str, env: dict[str, str], log_dir: Path, session_timeout: float = 6.0,
-                 saga: bool = False) -> None:
+                 saga: bool = False, extra_env: dict[str, str] | None = None) -> None:
         self.pair = pair
         self.port = free_port()
         self.log = log_dir / f"worker-{pair}-{self.port}.log"
@@ -33,7 +33,8 @@ class WorkerProcess:
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", *verb, "--web-port", str(self.port), "--session-timeout", str(session_timeout)],
-                cwd=REPO, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=REPO, env={**os.environ, **env, **(extra_env or {})}, stdout=fh, stderr=subprocess.STDOUT,
+                start_new_session=True)
 
     def health(self) -> dict:
         try:

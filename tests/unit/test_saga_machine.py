@@ -118,3 +118,9 @@ def test_terminal_sagas_ignore_everything():
 def test_invalid_definitions_are_refused(steps, message):
     with pytest.raises(ValidationError, match=message):
         SagaDefinition(name="x", steps=steps)
+
+
+def test_scaled_definition_multiplies_every_timeout():
+    fast = PLACE_ORDER.scaled(0.1)
+    assert [s.timeout_s for s in fast.steps] == [s.timeout_s * 0.1 for s in PLACE_ORDER.steps]
+    assert fast.max_timeout_s == PLACE_ORDER.max_timeout_s * 0.1 and fast.steps[1].command == "ChargePayment"

@@ -1,0 +1,51 @@
+"""Saga timeouts on the real stack: a participant down past the timeout."""
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_saga import _all, _finish, _one, _order, _records
+from tests.integration.workers import WorkerProcess
+from tests.polling import poll
+
+pytestmark = pytest.mark.integration
+
+
+def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_env, tmp_path, unique):
+    """Inventory is down: the saga resends, gives up, compensates (the reservation too, as it may
+    have happened) and refunds. When inventory comes back and reads the old commands, nothing
+    is reserved: a late action after its compensation does nothing."""
+    fast = {"CDC_SAGA_TIMEOUT_SCALE": "0.1"}  # step timeouts of 1 s instead of 10 s
+    workers = [WorkerProcess("orchestrator", stack_env, tmp_path, saga=True, extra_env=fast)]
+    workers += [WorkerProcess(n, stack_env, tmp_path, saga=True) for n in ("payments", "invoicing", "shipping", "orders")]
+    try:
+        for w in workers:
+            w.wait_healthy()
+        order_id, sku = _order(stack_env, unique, credit="1000", quantity=2, price="10.00")
+        saga_of = ("SELECT state FROM saga_instances WHERE payload->>'order_id' = %s", (str(order_id),))
+        poll(lambda: _one(stack_env["ORCHESTRATOR_OBSERVER_URL"], *saga_of), lambda r: r == ("COMPENSATING",), 60,
+             "the saga giving up on the stopped inventory participant and compensating")
+        resent = _all(stack_env["ORCHESTRATOR_OBSERVER_URL"],
+                      "SELECT e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
+                      "WHERE s.payload->>'order_id' = %s AND e.kind = 'sent' AND e.step_name = 'reserve_stock' "
+                      "AND e.action = 'action' ORDER BY e.id", (str(order_id),))
+        assert len(resent) == 3, f"ReserveStock sent once and resent twice, got {resent}"
+        inventory = WorkerProcess("inventory", stack_env, tmp_path, saga=True)  # back, with the old commands waiting
+        workers.append(inventory)
+        assert _finish(stack_env, order_id) == ("COMPENSATED", "REJECTED")
+        r = _records(stack_env, order_id, sku)
+        assert r["reservations"] == [] and r["stock"] == (10, 0), "no reservation after the release"
+        assert [s for s, _ in r["payments"]] == ["REFUNDED"], "charged, then refunded"
+        inbox = _all(stack_env["INVENTORY_OBSERVER_URL"],
+                     "SELECT action, outcome FROM saga_inbox WHERE saga_id = %s AND step = 2 ORDER BY action",
+                     (_saga_id(stack_env, order_id),))
+        assert inbox == [("action", "failed"), ("compensation", "succeeded")], inbox
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def _saga_id(env, order_id: int) -> str:
+    row = _one(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT id::text FROM saga_instances WHERE payload->>'order_id' = %s",
+               (str(order_id),))
+    assert row is not None
+    return row[0]
