@@ -55,7 +55,7 @@ class SagaDefinition(BaseModel):
     def pivot_index(self) -> int:
         return next((i for i, s in enumerate(self.steps) if s.pivot), len(self.steps))
 
-    def scaled(self, factor: float) -> "SagaDefinition":
+    def scaled(self, factor: float) -> SagaDefinition:
         """The same saga with every timeout multiplied (tests shorten them; slow sites lengthen them)."""
         steps = tuple(s.model_copy(update={"timeout_s": s.timeout_s * factor}) for s in self.steps)
         return self.model_copy(update={"steps": steps, "max_timeout_s": self.max_timeout_s * factor})
