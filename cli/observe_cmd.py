@@ -74,8 +74,10 @@ def backfill(pair: str = typer.Argument(..., help="Replication pair to refill fr
 
 
 @app.command("sagas")
-def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds without progress: stuck.")) -> None:
-    """Saga instances by state, stuck ones (stalest first) and quarantined (FAILED) ones; exit 1 if any of those."""
+def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds without progress: stuck."),
+          max_failed: int = typer.Option(0, "--max-failed", help="Alert threshold: FAILED sagas tolerated.")) -> None:
+    """Saga instances by state, stuck ones (stalest first) and quarantined (FAILED) ones; exit 1 if any
+    saga is stuck or more than --max-failed are FAILED."""
     from observe.sagas import summary
 
     s = summary(stack_env.load()["ORCHESTRATOR_OBSERVER_URL"], stuck_after)
@@ -93,7 +95,7 @@ def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds
         for row in s.failed:
             failed.add_row(*(str(v) for v in row))
         out.print(failed)
-    if s.stuck or s.failed:
+    if s.stuck or s.by_state.get("FAILED", 0) > max_failed:
         raise typer.Exit(1)
 
 

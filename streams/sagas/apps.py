@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import faust
 import psycopg
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from pydantic import ValidationError
 
 from schemas.envelope import MalformedEvent
@@ -125,6 +126,22 @@ def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
     return app
 
 
+def _saga_metrics(app: faust.App, dsn: str) -> None:
+    """`cdc_sagas{state=...}` read from the orchestrator's database at each scrape; alert on
+    cdc_sagas{state="FAILED"} above a threshold (quarantined sagas need a person)."""
+    registry = CollectorRegistry()
+    gauge = Gauge("cdc_sagas", "Saga instances by state", ["state"], registry=registry)
+
+    @app.page("/metrics")
+    async def metrics(web, request):
+        async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=5) as conn:
+            cur = await conn.execute("SELECT state, count(*) FROM saga_instances GROUP BY state")
+            counts = dict(await cur.fetchall())
+        for state in ("RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"):
+            gauge.labels(state).set(counts.get(state, 0))
+        return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
+
+
 def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
     defn = PLACE_ORDER if ws.timeout_scale == 1.0 else PLACE_ORDER.scaled(ws.timeout_scale)
     app = new_app("cdc-saga-orchestrator", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
@@ -140,6 +157,7 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
         await orchestrator.on_reply(conn, defn, SagaReply.model_validate(event.payload), time.time())
 
+    _saga_metrics(app, ws.dsn)
     _consume(app, order_events_topic(), "order-events", dlq, ws.dsn, on_order_event)
     _consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, on_reply)
     timer_db = Database(ws.dsn, "cdc-saga-timeouts")

@@ -15,6 +15,7 @@ Handler = Callable[[psycopg.AsyncConnection, SagaCommand], Awaitable[Outcome]]
 
 INVOICE_LIMIT = Decimal("5000.00")        # invoicing: larger invoices need manual approval
 NOT_SERVED = frozenset({"AQ", "KP"})      # shipping: countries the carrier does not serve
+REFUND_LIMIT = Decimal("10000.00")        # payments: larger refunds need a person
 
 
 async def charge_payment(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Outcome:
@@ -27,6 +28,8 @@ async def charge_payment(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Out
 
 
 async def refund_payment(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Outcome:
+    if Decimal(cmd.payload["total"]) > REFUND_LIMIT:
+        return f"refunds over {REFUND_LIMIT} need a person"
     await conn.execute("UPDATE payments SET status = 'REFUNDED', refunded_at = clock_timestamp() "
                        "WHERE saga_id = %s AND status = 'CHARGED'", (cmd.saga_id,))
     return None

@@ -11,7 +11,8 @@ Rules
   keeps a marker so the late action becomes a no-op).
 - At or after the pivot the saga only goes forward: timeouts resend, without limit. The pivot
   itself may still refuse (then the steps before it are compensated); a step after it may not.
-- A compensation that keeps failing or timing out ends the saga FAILED (quarantined).
+- A compensation that fails is resent after a growing back-off (the deadline holds the resend
+  time); one that keeps failing or timing out ends the saga FAILED (quarantined).
 - Replies that do not match what the saga waits for (duplicates, late attempts) change nothing.
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ class SagaState:
     completed: tuple[int, ...] = ()  # steps whose action succeeded or may have (timed out)
     payload: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    retry_pending: bool = False      # a failed compensation waits for its back-off before the resend
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,14 @@ def on_reply(defn: SagaDefinition, state: SagaState, reply: SagaReply, now: floa
         return _compensate_from(defn, state, state.step, now, f"{defn.steps[state.step].name}: {reply.reason}")
     # compensation phase
     if reply.outcome == "succeeded":
-        return _compensate_from(defn, state, state.step, now, None)
-    return _retry_compensation(defn, state, now, f"compensation of {defn.steps[state.step].name} failed: {reply.reason}")
+        return _compensate_from(defn, replace(state, retry_pending=False), state.step, now, None)
+    if state.retry_pending:
+        return Transition(state)  # an older attempt's failure: the resend is already planned
+    why = f"compensation of {defn.steps[state.step].name} failed: {reply.reason}"
+    if state.attempt > defn.compensation_retries:
+        return Transition(replace(state, status=SagaStatus.FAILED, reason=why))
+    backoff = _timeout(defn, state.step, state.attempt)
+    return Transition(replace(state, attempt=state.attempt + 1, deadline=now + backoff, retry_pending=True))
 
 
 def _retry_compensation(defn: SagaDefinition, state: SagaState, now: float, why: str) -> Transition:
@@ -121,6 +129,8 @@ def on_timeout(defn: SagaDefinition, state: SagaState, now: float) -> Transition
     if state.status.terminal or now < state.deadline:
         return Transition(state)
     step = defn.steps[state.step]
+    if state.retry_pending:  # the back-off after a failed compensation is over: resend it
+        return _send(defn, replace(state, retry_pending=False), now)
     if state.phase == "compensation":
         return _retry_compensation(defn, state, now, f"compensation of {step.name} timed out")
     if state.step >= defn.pivot_index or state.attempt <= step.retries:

@@ -18,7 +18,7 @@ from streams.sagas.machine import SagaState, SagaStatus, Transition
 from streams.sagas.topics import commands_aggregate
 
 SAGA_NAMESPACE = uuid.UUID("6f1c1b1e-3c1a-4d1e-9a55-1d2f3e4a5b6c")
-COLUMNS = "id, state, step, phase, attempt, extract(epoch FROM deadline), completed, payload, reason"
+COLUMNS = "id, state, step, phase, attempt, extract(epoch FROM deadline), completed, payload, reason, retry_pending"
 
 
 def saga_id_for(saga: str, business_key: str) -> str:
@@ -27,9 +27,9 @@ def saga_id_for(saga: str, business_key: str) -> str:
 
 
 def _state(row: tuple) -> SagaState:
-    sid, status, step, phase, attempt, deadline, completed, payload, reason = row
+    sid, status, step, phase, attempt, deadline, completed, payload, reason, retry_pending = row
     return SagaState(str(sid), SagaStatus(status), step, phase, attempt, float(deadline or 0), tuple(completed),
-                     payload, reason)
+                     payload, reason, retry_pending)
 
 
 async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: SagaState | None, t: Transition,
@@ -37,8 +37,9 @@ async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: Sag
     s = t.state
     deadline = datetime.fromtimestamp(s.deadline, tz=UTC) if s.deadline else None
     await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, deadline = %s, "
-                       "completed = %s, reason = %s, updated_at = clock_timestamp() WHERE id = %s",
-                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason, s.saga_id))
+                       "completed = %s, reason = %s, retry_pending = %s, updated_at = clock_timestamp() WHERE id = %s",
+                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason,
+                        s.retry_pending, s.saga_id))
     if kind != "sent":
         step_name = defn.steps[before.step].name if before else None
         await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "

@@ -5,7 +5,8 @@ effect and its reply (through the outbox) commit together or not at all.
   with the recorded outcome and acts no second time.
 - A compensation that arrives before (or instead of) its action leaves a marker: the late
   action then becomes a no-op that replies failed.
-- A command past its deadline is refused without effect."""
+- A command past its deadline is refused without effect.
+- A refused action is final; a failed compensation is not: its resend runs it again."""
 from __future__ import annotations
 
 import time
@@ -28,7 +29,9 @@ async def _recorded(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str
 
 
 async def _record(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str, reason: str | None) -> None:
-    await conn.execute("INSERT INTO saga_inbox (saga_id, step, action, outcome, reason) VALUES (%s, %s, %s, %s, %s)",
+    await conn.execute("INSERT INTO saga_inbox (saga_id, step, action, outcome, reason) VALUES (%s, %s, %s, %s, %s) "
+                       "ON CONFLICT (saga_id, step, action) DO UPDATE SET outcome = EXCLUDED.outcome, "
+                       "reason = EXCLUDED.reason, handled_at = clock_timestamp()",
                        (cmd.saga_id, cmd.step, action, "failed" if reason else "succeeded", reason))
 
 
@@ -39,9 +42,9 @@ async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cm
         # Lock the saga's step first, so a command and its compensation never interleave.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (cmd.saga_id, cmd.step))
         done = await _recorded(conn, cmd, cmd.action)
-        if done is not None:
+        if done is not None and not (cmd.action == "compensation" and done[0] == "failed"):
             reason = done[1] if done[0] == "failed" else None
-        else:
+        else:  # first time, or a compensation that failed before and is tried again
             reason = await _decide(conn, handlers, cmd, now)
             await _record(conn, cmd, cmd.action, reason)
         reply = SagaReply(saga_id=cmd.saga_id, step=cmd.step, action=cmd.action,

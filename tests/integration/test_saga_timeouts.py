@@ -1,10 +1,15 @@
 """Saga timeouts on the real stack: a participant down past the timeout."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import httpx
 import pytest
 
 from tests.integration.test_saga import _all, _finish, _one, _order, _records
-from tests.integration.workers import WorkerProcess
+from tests.integration.workers import REPO, WorkerProcess
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
@@ -49,3 +54,38 @@ def _saga_id(env, order_id: int) -> str:
                (str(order_id),))
     assert row is not None
     return row[0]
+
+
+def test_a_compensation_that_fails_for_good_quarantines_its_saga_while_others_complete(stack_env, tmp_path, unique):
+    """A refund over 10,000.00 needs a person: the payments participant keeps refusing it. That
+    saga ends FAILED, visible in `observe sagas` and the orchestrator's metric; the others go on."""
+    fast = {"CDC_SAGA_TIMEOUT_SCALE": "0.1"}
+    workers = [WorkerProcess("orchestrator", stack_env, tmp_path, saga=True, extra_env=fast)]
+    workers += [WorkerProcess(n, stack_env, tmp_path, saga=True)
+                for n in ("payments", "inventory", "invoicing", "shipping", "orders")]
+    try:
+        for w in workers:
+            w.wait_healthy()
+        # 6 x 2,000.00: charged, reserved, then the invoice (over 5,000.00) is refused -> refund refused
+        stuck_id, _ = _order(stack_env, f"{unique}a", credit="100000", quantity=6, price="2000.00", on_hand=10)
+        fine_id, _ = _order(stack_env, f"{unique}b", credit="1000", quantity=1, price="10.00")
+        assert _finish(stack_env, fine_id) == ("COMPLETED", "APPROVED")
+        state, status = _finish(stack_env, stuck_id)
+        assert (state, status) == ("FAILED", "PENDING"), "quarantined: the order waits for a person"
+        reason = _one(stack_env["ORCHESTRATOR_OBSERVER_URL"],
+                      "SELECT reason FROM saga_instances WHERE payload->>'order_id' = %s", (str(stuck_id),))
+        assert "refunds over 10000.00 need a person" in reason[0]
+        refunds = _all(stack_env["ORCHESTRATOR_OBSERVER_URL"],
+                       "SELECT e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
+                       "WHERE s.payload->>'order_id' = %s AND e.kind = 'sent' AND e.step_name = 'charge_payment' "
+                       "AND e.action = 'compensation'", (str(stuck_id),))
+        assert len(refunds) == 6, f"the refund sent, then resent after back-offs: {refunds}"
+        metrics = httpx.get(f"http://127.0.0.1:{workers[0].port}/metrics", timeout=5).text
+        failed = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith('cdc_sagas{state="FAILED"}')]
+        assert failed and failed[0] >= 1, metrics
+        res = subprocess.run([sys.executable, "-m", "cli", "observe", "sagas", "--stuck-after", "3600"], cwd=REPO,
+                             capture_output=True, text=True, env={**os.environ, **stack_env})
+        assert res.returncode == 1 and "FAILED" in res.stdout, res.stdout + res.stderr
+    finally:
+        for w in workers:
+            w.stop()

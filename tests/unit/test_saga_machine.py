@@ -81,15 +81,26 @@ def test_a_refusal_at_the_pivot_compensates_the_steps_before_it():
     s.expect_commands("CancelShipment").expect_status(SagaStatus.COMPENSATING)
 
 
-def test_a_compensation_that_keeps_failing_ends_failed():
+def test_a_compensation_that_keeps_failing_is_resent_after_back_off_then_ends_failed():
     s = SagaScenario(PLACE_ORDER).start().reply("charge_payment", outcome="failed", reason="card over limit")
     s.expect_commands("RejectOrder")
-    for _ in range(PLACE_ORDER.compensation_retries):
+    for attempt in range(2, PLACE_ORDER.compensation_retries + 2):
         s.reply("create_order", action="compensation", outcome="failed", reason="db says no")
-        s.expect_commands("RejectOrder")
+        s.expect_commands()  # not at once: after a back-off
+        s.reply("create_order", action="compensation", outcome="failed", reason="late copy").expect_commands()
+        s.time_passes(PLACE_ORDER.max_timeout_s).expect_commands("RejectOrder")
+        assert s.last[0].attempt == attempt
     s.reply("create_order", action="compensation", outcome="failed", reason="db says no")
     s.expect_status(SagaStatus.FAILED).expect_commands()
     assert "db says no" in s.state.reason
+
+
+def test_a_compensation_succeeding_on_a_resend_goes_on():
+    s = SagaScenario(PLACE_ORDER).start().complete_steps("charge_payment")
+    s.reply("reserve_stock", outcome="failed", reason="no stock").expect_commands("RefundPayment")
+    s.reply("charge_payment", action="compensation", outcome="failed", reason="bank down").expect_commands()
+    s.time_passes(PLACE_ORDER.max_timeout_s).expect_commands("RefundPayment")
+    s.reply("charge_payment", action="compensation").expect_commands("RejectOrder")
 
 
 def test_duplicate_replies_are_ignored():
