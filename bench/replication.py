@@ -69,8 +69,8 @@ def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int,
     topic = f"bench.replication.{name}"
     prefill(env["KAFKA_BOOTSTRAP_SERVERS"], topic, events)
     with psycopg.connect(env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_customers_replica (LIKE customers_replica INCLUDING ALL)")
-        conn.execute("TRUNCATE bench_customers_replica")
+        conn.execute("DROP TABLE IF EXISTS bench_customers_replica")  # recreated: follows the replica's migrations
+        conn.execute("CREATE TABLE bench_customers_replica (LIKE customers_replica INCLUDING ALL)")
     spec = {"pairs": [{"name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
                        "target": {"service": "inventory", "table": "bench_customers"},
                        "key": {"id": "orders_customer_id"}, "columns": {"name": "name", "country": "country"},

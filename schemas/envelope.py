@@ -27,6 +27,18 @@ class SourceInfo(BaseModel):
     sequence: str | None = None  # JSON list [last commit LSN, LSN] as strings
 
     @property
+    def last_commit_lsn(self) -> int:
+        """First element of `sequence`: with the change's own lsn it orders every streamed event
+        totally (Debezium added it for this, DBZ-2911); 0 when absent."""
+        if not self.sequence:
+            return 0
+        try:
+            first = orjson.loads(self.sequence)[0]
+        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError):
+            return 0
+        return int(first) if first is not None else 0
+
+    @property
     def position(self) -> int | None:
         """Where this change sits in the source's history. Incremental-snapshot reads carry no
         lsn; their `sequence` holds the stream position at which the chunk was emitted, which

@@ -57,3 +57,7 @@ CREATE TABLE cdc_replication_sources (
 def create_replication_sources() -> None:
     """In a replication target: which source cluster each pair was filled from."""
     op.execute(REPLICATION_SOURCES_DDL)
+
+
+def add_commit_order(replica_table: str) -> None:
+    op.execute(f"ALTER TABLE {replica_table} ADD COLUMN cdc_commit_lsn bigint NOT NULL DEFAULT 0")

@@ -16,11 +16,21 @@ SUPPORTED_OPS = frozenset({"c", "u", "d", "r"})
 class ReplicaRow:
     key: tuple[Any, ...]        # target key values, in the order of pair.key
     values: tuple[Any, ...]     # target column values, in the order of pair.columns (None for a delete)
-    position: int               # source LSN of the change: the apply guard compares these
+    position: int               # source LSN of the change
     deleted: bool
     source_ts_ms: int
     origin: Any = field(default=None, compare=False)  # the raw message, for dead-lettering one row
     source_system_id: str | None = None  # the source cluster that wrote the change
+    # Commit order: the last commit LSN before the change (Debezium's sequence[0]); -1 marks a
+    # snapshot read, which only fills a missing row and never replaces one (see order_key).
+    commit_lsn: int = 0
+
+    @property
+    def order_key(self) -> tuple[int, int]:
+        """(last commit LSN, change LSN) orders streamed changes as they committed. A change's own
+        LSN alone does not: a transaction open during a snapshot read commits later with a lower
+        LSN. Snapshot reads sort first: any streamed change of the row is at least as new."""
+        return (self.commit_lsn, self.position)
 
 
 def project(pair: ReplicationPair, event: ChangeEvent, origin: Any = None) -> ReplicaRow:
@@ -46,22 +56,27 @@ def project(pair: ReplicationPair, event: ChangeEvent, origin: Any = None) -> Re
         if missing:
             raise MalformedEvent(f"column(s) {missing} missing from the row image")
         values = tuple(row[c] for c in pair.columns)
-    return ReplicaRow(tuple(key), values, position, event.is_delete, src.ts_ms, origin, event.source_system_id)
+    commit_lsn = -1 if event.op == "r" else src.last_commit_lsn
+    return ReplicaRow(tuple(key), values, position, event.is_delete, src.ts_ms, origin, event.source_system_id,
+                      commit_lsn)
 
 
 def latest_per_key(rows: Iterable[ReplicaRow]) -> list[ReplicaRow]:
-    """Keep the newest change of each key (the highest position; on a tie the later one)."""
+    """Keep the newest change of each key (the highest order key; on a tie the later one)."""
     newest: dict[tuple[Any, ...], ReplicaRow] = {}
     for row in rows:
         current = newest.get(row.key)
-        if current is None or row.position >= current.position:
+        if current is None or row.order_key >= current.order_key:
             newest[row.key] = row
     return list(newest.values())
 
 
-def should_apply(existing_position: int | None, incoming: ReplicaRow) -> bool:
-    """The guard the sink's SQL enforces: only a strictly newer change replaces a row or marker."""
-    return existing_position is None or existing_position < incoming.position
+def should_apply(existing: tuple[int, int] | None, incoming: ReplicaRow) -> bool:
+    """The guard the sink's SQL enforces: a snapshot read only fills a missing row; a streamed
+    change replaces a row or marker only if it is strictly newer in commit order."""
+    if existing is None:
+        return True
+    return incoming.commit_lsn >= 0 and existing < incoming.order_key
 
 
 def keeps_data_on_delete(pair: ReplicationPair) -> bool:

@@ -1,6 +1,7 @@
 """Applies a batch of replica rows to the target service's database in one transaction:
-COPY into a staging table, then one INSERT ... ON CONFLICT ... WHERE the stored position is
-older. Replays, duplicates and out-of-order deliveries therefore change nothing."""
+COPY into a staging table, then one INSERT ... ON CONFLICT ... WHERE the stored change is older
+in commit order (snapshot reads only fill missing rows). Replays, duplicates and out-of-order
+deliveries therefore change nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from psycopg import sql
 from streams.projection import ReplicaRow, keeps_data_on_delete, source_identity_problem
 from streams.spec import ReplicationPair
 
-PIPELINE_COLUMNS = ("cdc_position", "cdc_deleted", "cdc_source_ts")
+PIPELINE_COLUMNS = ("cdc_position", "cdc_commit_lsn", "cdc_deleted", "cdc_source_ts")
 
 
 class FatalSinkError(RuntimeError):
@@ -89,7 +90,8 @@ class ReplicaSink:
             sets.append(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(col)))
         return sql.SQL(
             "INSERT INTO {t} AS t ({cols}, cdc_applied_at) SELECT {cols}, clock_timestamp() FROM {src} "
-            "ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE t.cdc_position < EXCLUDED.cdc_position"
+            "ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE EXCLUDED.cdc_commit_lsn >= 0 "
+            "AND (t.cdc_commit_lsn, t.cdc_position) < (EXCLUDED.cdc_commit_lsn, EXCLUDED.cdc_position)"
         ).format(t=t, cols=cols, src=sql.Identifier(self.staging),
                  key=sql.SQL(", ").join(map(sql.Identifier, self.key_cols)), sets=sql.SQL(", ").join(sets))
 
@@ -97,7 +99,7 @@ class ReplicaSink:
     def _record(row: ReplicaRow) -> tuple:
         ts = datetime.fromtimestamp(row.source_ts_ms / 1000, tz=UTC)
         values = [orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for v in row.values]
-        return (*row.key, *values, row.position, row.deleted, ts)
+        return (*row.key, *values, row.position, row.commit_lsn, row.deleted, ts)
 
     async def apply(self, rows: Sequence[ReplicaRow]) -> int:
         """One transaction for the batch; returns how many rows changed (older ones are skipped)."""

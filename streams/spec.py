@@ -15,7 +15,7 @@ from services import catalog
 SPEC_FILE = Path(__file__).resolve().parent / "replication.json"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Columns of every replica table that belong to the pipeline, not to the spec.
-RESERVED_COLUMNS = frozenset({"cdc_position", "cdc_deleted", "cdc_source_ts", "cdc_applied_at"})
+RESERVED_COLUMNS = frozenset({"cdc_position", "cdc_commit_lsn", "cdc_deleted", "cdc_source_ts", "cdc_applied_at"})
 REPLICA_SUFFIX = "_replica"
 
 

@@ -41,6 +41,13 @@ def test_incremental_snapshot_read_takes_its_position_from_the_sequence():
     assert event.source.lsn is None and event.source.snapshot == "incremental"
     row = project(INVOICING, event)
     assert row.position == max(int(v) for v in json.loads(event.source.sequence))
+    assert row.commit_lsn == -1, "a snapshot read: fills a missing row only"
+
+
+def test_streamed_change_takes_its_commit_order_from_the_sequence():
+    event = _event("customer_insert.json")
+    row = project(INVOICING, event)
+    assert row.commit_lsn == int(json.loads(event.source.sequence)[0]) > 0
 
 
 @pytest.mark.parametrize("source_changes, reason", [
@@ -71,10 +78,27 @@ def test_latest_per_key_keeps_the_highest_position_whatever_the_order():
 
 
 @pytest.mark.parametrize("existing, incoming, applies", [
-    (None, 5, True), (4, 5, True), (5, 5, False), (6, 5, False),
+    (None, 5, True), ((0, 4), 5, True), ((0, 5), 5, False), ((0, 6), 5, False),
 ])
 def test_position_guard_applies_only_strictly_newer(existing, incoming, applies):
     assert should_apply(existing, _row(1, incoming)) is applies
+
+
+def test_commit_order_beats_change_lsn_across_a_snapshot_read():
+    """A transaction open while a snapshot read was stamped: its change has a lower LSN than the
+    read's position but committed later, and must win; a read never replaces a row."""
+    read = ReplicaRow((1,), ("old",), 130, False, 0, commit_lsn=-1)
+    late_txn = ReplicaRow((1,), ("new",), 100, False, 0, commit_lsn=140)
+    assert should_apply(read.order_key, late_txn)
+    assert not should_apply(late_txn.order_key, read)
+    assert latest_per_key([late_txn, read]) == [late_txn]
+    assert should_apply(None, read), "a read fills a missing row"
+
+
+def test_streamed_changes_are_ordered_by_last_commit_then_lsn():
+    first = ReplicaRow((1,), ("a",), 500, False, 0, commit_lsn=100)
+    second = ReplicaRow((1,), ("b",), 450, False, 0, commit_lsn=600)  # later transaction, lower change LSN
+    assert latest_per_key([second, first]) == [second] and should_apply(first.order_key, second)
 
 
 def test_replay_of_a_whole_history_converges_to_the_same_state():
@@ -83,9 +107,9 @@ def test_replay_of_a_whole_history_converges_to_the_same_state():
     replica: dict = {}
     for batch in (history, history[::-1], history[2:] + history[:2]):
         for row in latest_per_key(batch):
-            if should_apply(replica.get(row.key, (None,))[0], row):
-                replica[row.key] = (row.position, row.deleted)
-    assert replica == {(1,): (4, True), (2,): (5, False)}
+            if should_apply(replica.get(row.key, (None, None))[0], row):
+                replica[row.key] = (row.order_key, row.deleted)
+    assert replica == {(1,): ((0, 4), True), (2,): ((0, 5), False)}
 
 
 def _from(system_id: str | None) -> ReplicaRow:
