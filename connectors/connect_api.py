@@ -94,6 +94,18 @@ class ConnectClient:
         trace = data["connector"].get("trace") or next((t.get("trace") for t in tasks if t.get("trace")), None)
         return ConnectorState(name, data["connector"]["state"], [t["state"] for t in tasks], trace)
 
+    def tasks_carry(self, name: str, config: dict[str, str]) -> bool:
+        """Whether every task already runs with `config` (after an update, until the herder has
+        reconfigured them, the status still describes the old tasks)."""
+        resp = self.http.get(f"/connectors/{name}/tasks")
+        if resp.status_code != 200:
+            return False
+        tasks = resp.json()
+        return bool(tasks) and all(all(t["config"].get(k) == v for k, v in config.items()) for t in tasks)
+
+    def restart_failed(self, name: str) -> None:
+        self._check(self.http.post(f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"}))
+
     def delete(self, name: str) -> None:
         resp = self.http.delete(f"/connectors/{name}")
         if resp.status_code != 404:

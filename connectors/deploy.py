@@ -2,11 +2,12 @@
 PUT -> wait RUNNING. Any error before the PUTs deploys nothing."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from connectors import rules, topics
 from connectors.configs import ConnectorFile
-from connectors.connect_api import ConnectClient, ConnectorState
+from connectors.connect_api import ConnectClient, ConnectError, ConnectorState
 
 
 class DeployRefused(RuntimeError):
@@ -45,11 +46,20 @@ def deploy(conns: list[ConnectorFile], connect_url: str, bootstrap: str, timeout
             wanted = {**conn.config, "name": conn.name}
             if current == wanted:
                 result.unchanged.append(conn.name)  # a PUT would restart the connector for nothing
+                if client.status(conn.name).failed:
+                    client.restart_failed(conn.name)  # same config, but a task died: try it again
             elif client.put_config(conn.name, conn.config):
                 result.created.append(conn.name)
             else:
                 result.updated.append(conn.name)
-        result.states = client.wait_running([c.name for c in conns], timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for name in result.created + result.updated:
+            conn = next(c for c in conns if c.name == name)
+            while not client.tasks_carry(name, conn.config):
+                if time.monotonic() > deadline:
+                    raise ConnectError(f"{name}: tasks not reconfigured with the new config after {timeout:.0f}s")
+                time.sleep(0.3)
+        result.states = client.wait_running([c.name for c in conns], timeout=max(10.0, deadline - time.monotonic()))
         return result
     finally:
         client.close()

@@ -24,11 +24,27 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def read_pid(pid_file: Path) -> int | None:
+    """The pid recorded by `spawn`, if that process still runs. The file also holds the
+    process's start time: after a reboot a reused pid belongs to someone else."""
     try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        lines = pid_file.read_text().split()
+        pid = int(lines[0])
+    except (FileNotFoundError, ValueError, IndexError):
         return None
-    return pid if pid_alive(pid) else None
+    if not pid_alive(pid):
+        return None
+    if len(lines) > 1 and lines[1] != _start_time(pid):
+        return None
+    return pid
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: start time in clock ticks since boot."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(") ", 1)[1].split()[19]
+    except (FileNotFoundError, IndexError):
+        return ""
 
 
 def pid_alive(pid: int) -> bool:
@@ -55,7 +71,7 @@ def spawn(cmd: Sequence[str], log_file: Path, pid_file: Path, env: dict[str, str
             list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=env,
         )
-    pid_file.write_text(f"{proc.pid}\n")
+    pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
     return proc.pid
 
 
@@ -65,7 +81,11 @@ def stop(pid_file: Path, timeout: float = 60.0) -> bool:
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # ended between the check and the signal
+        pid_file.unlink(missing_ok=True)
+        return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(pid):

@@ -37,7 +37,7 @@ def test_down_up_resumes_without_resnapshot_or_duplicates(stack_env, reader, uni
 
     # Connect goes down first; a change made now must still arrive after the restart.
     pid_file = Path(stack_env["CDC_STACK_DIR"]) / "run" / "connect.pid"
-    pid = int(pid_file.read_text())
+    pid = int(pid_file.read_text().split()[0])
     os.kill(pid, signal.SIGTERM)
     poll(lambda: pid_alive(pid), lambda alive: not alive, 90, "Kafka Connect to exit after SIGTERM")
     b = _insert(url, f"b-{unique}@example.org")

@@ -46,3 +46,18 @@ def test_env_lists_a_database_url_per_service_and_the_kafka_addresses(monkeypatc
     assert env["CONNECT_URL"] == f"http://127.0.0.1:{s.connect_port}"
     assert oct(s.secrets_file.stat().st_mode & 0o777) == "0o600"
     assert load_or_create(s.secrets_file) == secrets, "passwords are generated once and reused"
+
+
+def test_pid_file_of_a_reused_pid_is_not_ours(tmp_path):
+    """After a reboot the pid in a pid file may belong to another program: its start time differs."""
+    import os
+
+    from stack.processes import read_pid
+
+    pid_file = tmp_path / "x.pid"
+    pid_file.write_text(f"{os.getpid()} 1\n")  # our pid, but not our start time
+    assert read_pid(pid_file) is None
+    from stack.processes import _start_time
+
+    pid_file.write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+    assert read_pid(pid_file) == os.getpid()
