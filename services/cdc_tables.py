@@ -61,3 +61,26 @@ def create_replication_sources() -> None:
 
 def add_commit_order(replica_table: str) -> None:
     op.execute(f"ALTER TABLE {replica_table} ADD COLUMN cdc_commit_lsn bigint NOT NULL DEFAULT 0")
+
+
+def create_replica_table(view: str, key: tuple[str, str], columns: list[tuple[str, str]], soft_delete: bool) -> None:
+    """In a replication target: the physical `<view>_replica` table (replicated columns plus the
+    pipeline's position and delete marker) and the view readers use. With soft delete the view
+    shows deleted rows, flagged; otherwise delete markers are hidden."""
+    key_col, key_type = key
+    defs = "\n".join(f"    {name:<18} {sql_type}," for name, sql_type in columns)
+    names = ", ".join(name for name, _ in columns)
+    shown = f"{names}, cdc_deleted AS deleted FROM {view}_replica" if soft_delete else \
+        f"{names} FROM {view}_replica WHERE NOT cdc_deleted"
+    op.execute(f"""
+CREATE TABLE {view}_replica (
+    {key_col:<18} {key_type} PRIMARY KEY,
+{defs}
+    cdc_position       bigint NOT NULL,
+    cdc_deleted        boolean NOT NULL DEFAULT false,
+    cdc_source_ts      timestamptz,
+    cdc_applied_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE VIEW {view} AS
+    SELECT {key_col}, {shown};
+""")

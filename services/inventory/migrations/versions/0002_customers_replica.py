@@ -7,7 +7,7 @@ source LSN of the change that wrote the row: an apply happens only if it is newe
 Revision ID: 0002
 Revises: 0001
 """
-from alembic import op
+from services.cdc_tables import create_replica_table
 
 revision = "0002"
 down_revision = "0001"
@@ -16,16 +16,5 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("""
-CREATE TABLE customers_replica (
-    orders_customer_id bigint PRIMARY KEY,
-    name               text,
-    country            text,
-    cdc_position       bigint NOT NULL,
-    cdc_deleted        boolean NOT NULL DEFAULT false,
-    cdc_source_ts      timestamptz,
-    cdc_applied_at     timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE VIEW customers AS
-    SELECT orders_customer_id, name, country FROM customers_replica WHERE NOT cdc_deleted;
-""")
+    columns = [("name", "text"), ("country", "text")]
+    create_replica_table("customers", ("orders_customer_id", "bigint"), columns, soft_delete=False)
