@@ -54,6 +54,9 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator, payments, in
                 session_timeout: float = typer.Option(30.0, "--session-timeout"),
                 timeout_scale: float = typer.Option(1.0, "--timeout-scale", envvar="CDC_SAGA_TIMEOUT_SCALE",
                                                     help="Multiply every saga step timeout (orchestrator)."),
+                stall_restart: float = typer.Option(60.0, "--stall-restart", envvar="CDC_WORKER_STALL_RESTART",
+                                                    help="Restart in place after a partition is behind this many "
+                                                         "seconds without progress."),
                 loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Run one saga worker (the orchestrator or a participant) in the foreground."""
     from streams.sagas.worker import NAMES, run
@@ -68,7 +71,8 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator, payments, in
 
     ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.upper()}_DATABASE_URL"],
                             web_port=web_port or settings.workers_web_port_base + 10 + NAMES.index(name),
-                            session_timeout=session_timeout, timeout_scale=timeout_scale)
+                            session_timeout=session_timeout, timeout_scale=timeout_scale,
+                            stall_restart=stall_restart)
     run(name, ws, loglevel=loglevel)
 
 

@@ -2,6 +2,9 @@
 no topic declared by Faust, loopback-only web server with Faust's table views off."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import faust
 
 from streams.quiet_monitor import QuietMonitor
@@ -13,6 +16,8 @@ def new_app(app_id: str, bootstrap: str, web_port: int, session_timeout: float =
         app_id,                          # = the consumer group
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        # Faust makes a folder even with the memory store: not in the working directory.
+        datadir=str(Path(tempfile.gettempdir()) / "cdc-faust" / f"{app_id}-data"),
         key_serializer="raw",
         value_serializer="raw",
         topic_allow_declare=False,       # topics belong to the connectors' deploy

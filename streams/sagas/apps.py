@@ -23,6 +23,7 @@ from schemas.saga import SagaCommand, SagaReply
 from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
 from streams.errors import ErrorKind, classify
 from streams.faust_app import new_app
+from streams.liveness import Liveness, install_watchdog
 from streams.replicator import Backoff
 from streams.sagas import orchestrator, participant
 from streams.sagas.handlers import HANDLERS
@@ -41,6 +42,7 @@ class SagaWorkerSettings:
     session_timeout: float = 30.0
     timeout_scan_every: float = 0.5
     timeout_scale: float = 1.0      # multiplies every step timeout of the saga definitions
+    stall_restart: float = 60.0     # restart in place after a partition is behind this long without progress
 
 
 class Database:
@@ -57,7 +59,8 @@ class Database:
         return self.conn
 
 
-async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConnection], Awaitable[object]]) -> None:
+async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConnection], Awaitable[object]],
+                      liveness: Liveness | None = None) -> None:
     """Retry transient failures in place; a wrong deployment stops the process unacknowledged."""
     delays = Backoff().delays()
     while True:
@@ -69,7 +72,11 @@ async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConn
             if kind is ErrorKind.TRANSIENT:
                 delay = next(delays)
                 log.warning("%s: database unavailable (%s); retrying in %.1fs", what, exc, delay)
-                await asyncio.sleep(delay)
+                if liveness is None:
+                    await asyncio.sleep(delay)
+                else:
+                    with liveness.retrying():  # waiting on purpose is not a stall
+                        await asyncio.sleep(delay)
                 continue
             if kind is ErrorKind.BAD_ROWS or isinstance(exc, (KeyError, ValueError, TypeError, ArithmeticError)):
                 # the message, not the deployment, is wrong: dead-letter it (the saga's timeout takes over)
@@ -84,7 +91,7 @@ def _raw(message) -> RawMessage:
                       tuple(message.headers or ()))
 
 
-def _consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str,
+def _consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str, liveness: Liveness,
              handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
 
@@ -96,20 +103,37 @@ def _consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublishe
             for event in events:
                 msg = _raw(event.message)
                 try:
-                    await run_durably(name, db, lambda conn, msg=msg: handle(conn, msg))
+                    await run_durably(name, db, lambda conn, msg=msg: handle(conn, msg), liveness)
                 except (MalformedEvent, ValidationError) as exc:
                     dead.append(DeadLetter(msg, f"malformed: {exc}"[:1000]))
             if dead:
                 await dlq.publish(dead)
+            last: dict[tuple[str, int], int] = {}
             for event in events:
                 await stream.ack(event)
+                tp = (event.message.topic, event.message.partition)
+                last[tp] = max(event.message.offset, last.get(tp, -1))
+            liveness.acknowledged(last)
 
 
-def _health(app: faust.App) -> None:
+def _health(app: faust.App, liveness: Liveness) -> None:
+    """200 while partitions are assigned and none is behind without progress; the watchdog
+    restarts the process when one is (so a stall shows here only briefly)."""
+    offsets = install_watchdog(app, liveness)
+
     @app.page("/healthz")
     async def healthz(web, request):
-        assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()) if app.consumer else []
-        return web.json({"healthy": bool(assigned), "assigned": assigned}, status=200 if assigned else 503)
+        try:
+            ends, starts = await offsets.read()
+        except Exception as exc:  # noqa: BLE001 - broker away: say so
+            return web.json({"healthy": False, "reason": f"offsets unavailable: {exc}"}, status=503)
+        stalled = liveness.stalled(ends, starts)
+        assigned = sorted(f"{t}:{p}" for t, p in ends)
+        healthy = bool(assigned) and not stalled
+        reason = "; ".join(stalled) if stalled else ("ok" if assigned else "no partitions assigned")
+        lag = {f"{t}:{p}": n for (t, p), n in liveness.behind(ends, starts).items()}
+        return web.json({"healthy": healthy, "reason": reason, "assigned": assigned, "lag": lag},
+                        status=200 if healthy else 503)
 
 
 def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
@@ -121,8 +145,9 @@ def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
         envelope = parse_outbox(msg.key, msg.value, list(msg.headers))
         await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
 
-    _consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, handle)
-    _health(app)
+    liveness = Liveness(ws.stall_restart)
+    _consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, liveness, handle)
+    _health(app, liveness)
     return app
 
 
@@ -158,13 +183,15 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         await orchestrator.on_reply(conn, defn, SagaReply.model_validate(event.payload), time.time())
 
     _saga_metrics(app, ws.dsn)
-    _consume(app, order_events_topic(), "order-events", dlq, ws.dsn, on_order_event)
-    _consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, on_reply)
+    liveness = Liveness(ws.stall_restart)
+    _consume(app, order_events_topic(), "order-events", dlq, ws.dsn, liveness, on_order_event)
+    _consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, liveness, on_reply)
     timer_db = Database(ws.dsn, "cdc-saga-timeouts")
 
     @app.timer(interval=ws.timeout_scan_every)
     async def timeouts() -> None:  # durable timeouts: state in the database, any worker may scan
-        await run_durably("timeouts", timer_db, lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()))
+        await run_durably("timeouts", timer_db, lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()),
+                          liveness)
 
-    _health(app)
+    _health(app, liveness)
     return app

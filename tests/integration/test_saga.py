@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from services.orders.commands import OrderLine, place_order
-from tests.integration.workers import WorkerProcess
+from tests.integration.workers import WorkerProcess, diagnose
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
@@ -55,10 +55,13 @@ def _order(env, unique: str, credit: str, quantity: int, price: str, country: st
 
 def _finish(env, order_id: int) -> tuple[str, str]:
     """Wait until the saga ended; returns (saga state, order status)."""
-    state = poll(lambda: _one(env["ORCHESTRATOR_OBSERVER_URL"],
-                              "SELECT state, reason FROM saga_instances WHERE payload->>'order_id' = %s", (str(order_id),)),
-                 lambda row: row is not None and row[0] in ("COMPLETED", "COMPENSATED", "FAILED"), 90,
-                 f"the saga of order {order_id} to end")
+    try:
+        state = poll(lambda: _one(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT state, reason FROM saga_instances "
+                                  "WHERE payload->>'order_id' = %s", (str(order_id),)),
+                     lambda row: row is not None and row[0] in ("COMPLETED", "COMPENSATED", "FAILED"), 90,
+                     f"the saga of order {order_id} to end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{diagnose()}") from None
     status = _one(env["ORDERS_OBSERVER_URL"], "SELECT status FROM orders WHERE id = %s", (order_id,))
     return state[0], status[0]
 

@@ -13,6 +13,8 @@ import httpx
 from tests.polling import poll
 
 REPO = Path(__file__).resolve().parents[2]
+# A saga worker stuck for 15 s restarts itself (streams/liveness.py), well inside a saga's step timeouts.
+SAGA_TEST_ENV = {"CDC_WORKER_STALL_RESTART": "15"}
 
 
 def free_port() -> int:
@@ -24,6 +26,8 @@ def free_port() -> int:
 class WorkerProcess:
     """A replication worker of `pair` (or, with `saga=True`, the saga worker named `pair`)."""
 
+    live: list[WorkerProcess] = []  # for diagnose()
+
     def __init__(self, pair: str, env: dict[str, str], log_dir: Path, session_timeout: float = 6.0,
                  saga: bool = False, extra_env: dict[str, str] | None = None) -> None:
         self.pair = pair
@@ -33,8 +37,10 @@ class WorkerProcess:
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", *verb, "--web-port", str(self.port), "--session-timeout", str(session_timeout)],
-                cwd=REPO, env={**os.environ, **env, **(extra_env or {})}, stdout=fh, stderr=subprocess.STDOUT,
+                cwd=REPO, env={**os.environ, **env, **(SAGA_TEST_ENV if saga else {}), **(extra_env or {})},
+                stdout=fh, stderr=subprocess.STDOUT,
                 start_new_session=True)
+        WorkerProcess.live.append(self)
 
     def health(self) -> dict:
         try:
@@ -55,6 +61,8 @@ class WorkerProcess:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
+        if self in WorkerProcess.live:
+            WorkerProcess.live.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -64,3 +72,11 @@ class WorkerProcess:
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def diagnose(lines: int = 12) -> str:
+    """Health and last log lines of every worker a test started: for failure messages."""
+    parts = []
+    for w in WorkerProcess.live:
+        parts.append(f"--- worker {w.pair} (pid {w.proc.pid}, exit {w.proc.poll()}): {w.health()}\n{w.tail(lines)}")
+    return "\n".join(parts)

@@ -1,0 +1,127 @@
+"""Is the worker still moving through what it was assigned? A Faust consumer can hold its
+partitions and stop fetching after a rebalance (faust-streaming#629, #523): /healthz then looks
+fine and a saga step just times out. The watchdog compares the broker's end offsets with what
+the worker acknowledged and, when a partition has been behind without progress for too long,
+restarts the process in place (offsets are committed only after their effect is durable, so
+a restart redelivers, and idempotent handling makes that harmless). A worker waiting on purpose
+(retrying a database that is down) is not stalled."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, TopicPartition
+
+log = logging.getLogger(__name__)
+TP = tuple[str, int]
+
+
+@dataclass
+class Liveness:
+    stall_after: float
+    acked: dict[TP, int] = field(default_factory=dict)      # last acknowledged offset per partition
+    moved_at: dict[TP, float] = field(default_factory=dict)
+    waiting: int = 0                                        # actors retrying a database on purpose
+
+    def acknowledged(self, offsets: dict[TP, int], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        for tp, offset in offsets.items():
+            self.acked[tp] = max(offset, self.acked.get(tp, -1))
+            self.moved_at[tp] = now
+
+    @contextlib.contextmanager
+    def retrying(self) -> Iterator[None]:
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
+
+    def behind(self, ends: dict[TP, int], starts: dict[TP, int]) -> dict[TP, int]:
+        """Messages between the next one to handle and the end, per partition. Next to handle:
+        after the last acknowledged one, or where the group stands (committed offset, else the log start)."""
+        out = {}
+        for tp, end in ends.items():
+            nxt = max(self.acked[tp] + 1, starts.get(tp, 0)) if tp in self.acked else starts.get(tp, end)
+            out[tp] = max(0, end - nxt)
+        return out
+
+    def stalled(self, ends: dict[TP, int], starts: dict[TP, int], now: float | None = None) -> list[str]:
+        """Partitions (of those assigned now = the keys of `ends`) behind their end with no
+        acknowledgement for longer than stall_after. Forgets partitions no longer assigned."""
+        now = time.monotonic() if now is None else now
+        for book in (self.acked, self.moved_at):
+            for tp in [tp for tp in book if tp not in ends]:
+                del book[tp]
+        found = []
+        for tp, behind in self.behind(ends, starts).items():
+            if behind <= 0 or self.waiting:
+                self.moved_at[tp] = now  # caught up, or waiting on purpose: the clock starts again
+                continue
+            since = now - self.moved_at.setdefault(tp, now)
+            if since > self.stall_after:
+                found.append(f"{tp[0]}:{tp[1]} is {behind} behind with no progress for {since:.0f}s")
+        return found
+
+
+class GroupOffsets:
+    """End offsets and where the consumer group stands, from the broker (not from the Faust
+    consumer, whose own view is what may be stuck). A plain client that never joins the group."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        bootstrap = ",".join(f"{url.host}:{url.port}" for url in app.conf.broker)
+        self.client = Consumer({"bootstrap.servers": bootstrap, "group.id": app.conf.id,
+                                "enable.auto.commit": False})
+        self.lock = asyncio.Lock()
+
+    def _read(self, assigned: list[TP]) -> tuple[dict[TP, int], dict[TP, int]]:
+        tps = [TopicPartition(t, p) for t, p in assigned]
+        marks = {tp: self.client.get_watermark_offsets(TopicPartition(*tp), timeout=5) for tp in assigned}
+        committed = {(c.topic, c.partition): c.offset for c in self.client.committed(tps, timeout=5)}
+        ends = {tp: high for tp, (_, high) in marks.items()}
+        starts = {tp: committed[tp] if committed.get(tp, -1) >= 0 else low for tp, (low, _) in marks.items()}
+        return ends, starts
+
+    async def read(self) -> tuple[dict[TP, int], dict[TP, int]]:
+        """(end offset, where the group stands) of each partition assigned to this worker."""
+        consumer = self.app.consumer
+        assigned = sorted((tp.topic, tp.partition) for tp in consumer.assignment()) if consumer else []
+        if not assigned:
+            return {}, {}
+        async with self.lock:
+            return await asyncio.to_thread(self._read, assigned)
+
+
+def restart_in_place(reason: str) -> None:
+    """Replace this process with a fresh copy of itself (same pid, same arguments, same logs)."""
+    log.critical("stalled: %s. Restarting the worker in place.", reason)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, sys.orig_argv)
+
+
+def install_watchdog(app, liveness: Liveness) -> GroupOffsets:
+    """A Faust timer that restarts the process when a partition stalls."""
+    offsets = GroupOffsets(app)
+    interval = max(1.0, min(10.0, liveness.stall_after / 4))
+
+    @app.timer(interval=interval)
+    async def watchdog() -> None:
+        try:
+            ends, starts = await offsets.read()
+        except Exception as exc:  # noqa: BLE001 - the broker may be away; the next tick tries again
+            log.info("watchdog: offsets unavailable (%s)", exc)
+            return
+        stalled = liveness.stalled(ends, starts)
+        if stalled:
+            restart_in_place("; ".join(stalled))
+
+    return offsets
