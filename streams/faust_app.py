@@ -12,12 +12,15 @@ from streams.quiet_monitor import QuietMonitor
 
 def new_app(app_id: str, bootstrap: str, web_port: int, session_timeout: float = 30.0,
             batch_max: int = 5000) -> faust.App:
+    # Faust makes a data folder even with the memory store (with mkdir, no parents): not in the
+    # working directory.
+    datadir = Path(tempfile.gettempdir()) / "cdc-faust" / f"{app_id}-data"
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,                          # = the consumer group
         broker=f"kafka://{bootstrap}",
         store="memory://",
-        # Faust makes a folder even with the memory store: not in the working directory.
-        datadir=str(Path(tempfile.gettempdir()) / "cdc-faust" / f"{app_id}-data"),
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         topic_allow_declare=False,       # topics belong to the connectors' deploy
