@@ -8,7 +8,7 @@ CDC := $(PY) -m cli
 TEST_STACK := CDC_STACK_DIR=$(CURDIR)/.stack/test CDC_PORT_BASE=25400
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe backfill bench-replication demo test test-unit lint
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe backfill bench bench-replication demo test test-unit lint
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -57,6 +57,13 @@ observe: install ## replication pairs: rows, checksums, lag; waits for convergen
 
 backfill: install ## refill a replica through an incremental snapshot: make backfill PAIR=customers-to-inventory
 	$(CDC) backfill $(PAIR)
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	@$(VENV)/bin/pip install -q -e '.[bench]' >&2
+	@touch $@
+
+bench: $(VENV)/.bench-installed ## source ceiling, Debezium capture, sink race vs the Debezium JDBC sink -> bench-results/<time>/
+	$(CDC) bench $(BENCH_ARGS)
 
 bench-replication: install ## events/s of one worker draining a pre-filled topic (median of runs)
 	$(PY) -m bench.replication

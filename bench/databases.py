@@ -34,13 +34,13 @@ class BenchDatabases:
     @classmethod
     def prepare(cls, settings: StackSettings) -> BenchDatabases:
         password = pysecrets.token_hex(16)  # new at every bench: nothing to keep or leak
+        cls(settings, password).drop()       # what an interrupted bench left (slots block DROP DATABASE)
         for service, database in (("orders", SOURCE_DB), ("inventory", PEER_DB)):
             with psycopg.connect(cls._superuser(settings, service, "postgres"), autocommit=True) as conn:
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone()
                 verb = "ALTER" if exists else "CREATE"
                 conn.execute(sql.SQL(verb + " ROLE {} LOGIN REPLICATION PASSWORD {}").format(
                     sql.Identifier(ROLE), sql.Literal(password)))
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database),
                                                                            sql.Identifier(ROLE)))
         return cls(settings, password)

@@ -120,3 +120,12 @@ def deploy(dry_run: bool = typer.Option(False, "--dry-run", help="Show the resol
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Benchmarks on the running stack: source ceiling, Debezium capture, sink race vs the JDBC sink
+    (options: --changes N, --runs N, --out DIR); writes bench-results/<time>/results.md and plots."""
+    from bench.run import main as run_bench
+
+    run_bench(list(ctx.args))

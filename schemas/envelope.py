@@ -98,6 +98,8 @@ def parse_key(raw: bytes | None) -> dict[str, Any]:
     if raw is None:
         raise MalformedEvent("message has no key (row events are keyed by primary key)")
     key = _json(raw, "key")
+    if isinstance(key, dict) and "schema" in key and "payload" in key:
+        key = key["payload"]  # a converter with schemas enabled
     if not isinstance(key, dict) or not key:
         raise MalformedEvent(f"key is not an object of primary-key columns: {raw[:200]!r}")
     return key

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas.envelope import ChangeEvent, MalformedEvent, Tombstone, parse_change
+from schemas.envelope import ChangeEvent, MalformedEvent, Tombstone, parse_change, parse_key
 from schemas.outbox import parse_outbox
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -43,7 +43,9 @@ def test_tombstone_keeps_the_key():
 def test_schema_wrapped_payload_is_tolerated():
     key, value = _raw("customer_insert.json")
     wrapped = orjson.dumps({"schema": {"type": "struct"}, "payload": orjson.loads(value)})
+    wrapped_key = orjson.dumps({"schema": {"type": "struct"}, "payload": orjson.loads(key)})
     assert parse_change(key, wrapped).op == "c"
+    assert parse_key(wrapped_key) == orjson.loads(key)  # keys come wrapped too (the JDBC sink's format)
 
 
 @pytest.mark.parametrize("key, value, reason", [

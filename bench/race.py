@@ -1,0 +1,142 @@
+"""Sink-only race: ours (one replication worker) and the peer (the JDBC sink connector) each
+drain the same captured topic into an empty replica. The clock runs from the moment the side
+holds its partitions (worker /healthz 200; connector task RUNNING) until its replica holds the
+source's final state (row count and version sum, polled); then the whole replica is compared
+with the source (a fast wrong answer does not count)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from bench.peer import PeerConnect, jdbc_sink_config
+from bench.procstat import Meter
+from bench.source import FINGERPRINT
+from connectors.connect_api import ConnectClient
+from stack.settings import HOST
+
+REPO = Path(__file__).resolve().parents[1]
+POLL = 0.05
+
+
+@dataclass(frozen=True)
+class RaceResult:
+    side: str
+    events: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    correct: bool
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return self.cpu_seconds / self.events * 1000
+
+
+def _wait_converged(url: str, query: str, expected: tuple[int, int], meter: Meter, what: str,
+                    timeout: float = 900) -> float:
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            meter.sample()
+            try:
+                row = conn.execute(query).fetchone()
+            except psycopg.errors.UndefinedTable:  # the peer creates its table with the first batch
+                row = None
+            if row is not None and (row[0], row[1]) == expected:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise SystemExit(f"{what}: replica incomplete after {timeout:.0f}s: {row} != {expected}")
+            time.sleep(POLL)
+
+
+def _matches(url: str, query: str, source: tuple[int, int, str]) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(query).fetchone()
+    return row is not None and (row[0], row[1], row[2]) == source
+
+
+def run_ours(env: dict[str, str], topic: str, events: int, source: tuple[int, int, str], run: int,
+             batch_max: int = 5000) -> RaceResult:
+    name = f"bench-race-{os.getpid()}-{run}"
+    with psycopg.connect(env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DROP VIEW IF EXISTS bench_customers")
+        conn.execute("DROP TABLE IF EXISTS bench_customers_replica")  # follows the replica's migrations
+        conn.execute("CREATE TABLE bench_customers_replica (LIKE customers_replica INCLUDING ALL)")
+        conn.execute("ALTER TABLE bench_customers_replica ADD COLUMN version int")
+    spec = {"pairs": [{"name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
+                       "target": {"service": "inventory", "table": "bench_customers"},
+                       "key": {"id": "orders_customer_id"},
+                       "columns": {"name": "name", "country": "country", "version": "version"},
+                       "delete_policy": "delete"}]}
+    spec_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    spec_file.write_text(json.dumps(spec))
+    port = 20000 + (os.getpid() + run) % 10000
+    log = Path(tempfile.gettempdir()) / f"{name}.log"
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec_file),
+                                 "--web-port", str(port), "--batch-max", str(batch_max), "--loglevel", "warning"],
+                                cwd=REPO, env={**os.environ, **env}, stdout=log_fh, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: _healthy(port), proc.poll, 120, f"our worker to hold its partitions (log: {log})")
+        meter = Meter(proc.pid)
+        meter.start()
+        table = "bench_customers_replica WHERE NOT cdc_deleted"
+        query = FINGERPRINT.format(id="orders_customer_id", version="version", table=table)
+        seconds = _wait_converged(env["INVENTORY_OBSERVER_URL"], query, source[:2], meter, "ours")
+        correct = _matches(env["INVENTORY_OBSERVER_URL"], query, source)
+        return RaceResult("ours", events, seconds, meter.cpu, meter.peak_mb, correct)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        spec_file.unlink(missing_ok=True)
+
+
+def run_peer(peer: PeerConnect, peer_url: str, password: str, topic: str, events: int,
+             source: tuple[int, int, str], run: int) -> RaceResult:
+    table = f"customers_r{run}"
+    name = f"bench-jdbc-sink-{os.getpid()}-{run}"
+    jdbc = peer_url.replace("postgresql://", "jdbc:postgresql://").split("@", 1)[1]
+    config = jdbc_sink_config(topic, table, f"jdbc:postgresql://{jdbc}", "cdc_bench", password)
+    client = ConnectClient(peer.url)
+    assert peer.pid is not None
+    meter = Meter(peer.pid)
+    try:
+        client.put_config(name, config)
+        client.wait_running([name], timeout=120)
+        meter.start()
+        query = FINGERPRINT.format(id="id", version="version", table=table)
+        seconds = _wait_converged(peer_url, query, source[:2], meter, "the JDBC sink")
+        correct = _matches(peer_url, query, source)
+        return RaceResult("jdbc-sink", events, seconds, meter.cpu, meter.peak_mb, correct)
+    finally:
+        client.delete(name)
+        client.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(ready: Callable[[], bool], exited: Callable[[], int | None], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if exited() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {what}")
+        time.sleep(0.01)

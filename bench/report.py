@@ -1,0 +1,105 @@
+"""The results folder: results.json (every run), results.md (medians and ratios) and PNG plots."""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.race import RaceResult
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> str:
+    cores = len(__import__("os").sched_getaffinity(0))
+    with open("/proc/meminfo") as fh:
+        mem_gb = int(fh.readline().split()[1]) / 1024 / 1024
+    return f"{platform.system()} {platform.machine()}, {cores} cores, {mem_gb:.0f} GiB, Python {platform.python_version()}"
+
+
+def write(folder: Path, meta: dict, ceiling: list[float], captured: list[float],
+          races: list[RaceResult]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    ours = [r for r in races if r.side == "ours"]
+    peer = [r for r in races if r.side == "jdbc-sink"]
+    (folder / "results.json").write_text(json.dumps(
+        {**meta, "ceiling_changes_per_s": ceiling, "debezium_changes_per_s": captured,
+         "races": [asdict(r) | {"events_per_s": r.events_per_s} for r in races]}, indent=2))
+    med = {side: {k: _median([getattr(r, k) for r in rs]) for k in ("events_per_s", "cpu_per_1000", "peak_rss_mb")}
+           for side, rs in (("ours", ours), ("jdbc-sink", peer))}
+    ratio = med["ours"]["events_per_s"] / med["jdbc-sink"]["events_per_s"] if peer else float("nan")
+    all_correct = all(r.correct for r in races)
+    lines = [
+        f"# Benchmark results — {meta['date']}",
+        "",
+        f"Machine: {meta['machine']}. Command: `{meta['command']}`. Each figure is the median of "
+        f"{meta['runs']} runs, the two sides alternating (ours, peer, ours, peer, ...).",
+        "",
+        f"Backlog: {meta['changes']:,} committed changes ({meta['inserts']:,} inserts, {meta['updates']:,} updates, "
+        f"{meta['deletes']:,} deletes) on one table, {meta['rows']:,} rows at the end.",
+        "",
+        "## Source: PostgreSQL's own decoding vs Debezium capture",
+        "",
+        "| | changes/s (median) | runs |",
+        "|---|---:|---|",
+        f"| pgoutput decoding alone (`pg_logical_slot_get_binary_changes`) | {_median(ceiling):,.0f} | "
+        f"{', '.join(f'{x:,.0f}' for x in ceiling)} |",
+        f"| Debezium capture into Kafka (first to last record timestamp) | {_median(captured):,.0f} | "
+        f"{', '.join(f'{x:,.0f}' for x in captured)} |",
+        "",
+        f"Debezium captures at **{_median(captured) / _median(ceiling):.0%}** of the source ceiling.",
+        "",
+        "## Sink only: the same captured topic drained into an empty replica",
+        "",
+        "| side | events/s | CPU-s per 1,000 events | peak RSS (MB) | replica = source |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for side, rs in (("ours (one Faust worker)", ours), ("Debezium JDBC sink (own Connect worker)", peer)):
+        key = "ours" if side.startswith("ours") else "jdbc-sink"
+        lines.append(f"| {side} | {med[key]['events_per_s']:,.0f} | {med[key]['cpu_per_1000']:.3f} | "
+                     f"{med[key]['peak_rss_mb']:.0f} | {'yes' if all(r.correct for r in rs) else '**NO**'} |")
+    lines += [
+        "",
+        f"Throughput ratio ours / JDBC sink: **{ratio:.2f}x** (goal >= 3x: {'met' if ratio >= 3 else 'not met'}).",
+        f"Every replica identical to the source: {'yes' if all_correct else '**NO**'}.",
+        "",
+        "Runs (events/s): " + "; ".join(f"{r.side} {r.events_per_s:,.0f}" for r in races),
+        "",
+        "![throughput](throughput.png)",
+        "",
+    ]
+    (folder / "results.md").write_text("\n".join(lines))
+    _plot(folder, ceiling, captured, ours, peer)
+    return folder / "results.md"
+
+
+def _plot(folder: Path, ceiling: list[float], captured: list[float], ours: list[RaceResult],
+          peer: list[RaceResult]) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are optional: `pip install -e '.[bench]'`
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    names = ["pgoutput alone", "Debezium capture"]
+    axes[0].bar(names, [_median(ceiling), _median(captured)], color=["#888", "#c33"])
+    axes[0].set_title("Source: changes/s (median)")
+    names = ["ours", "JDBC sink"]
+    axes[1].bar(names, [_median([r.events_per_s for r in ours]), _median([r.events_per_s for r in peer])],
+                color=["#36c", "#c63"])
+    for i, rs in enumerate((ours, peer)):
+        axes[1].scatter([i] * len(rs), [r.events_per_s for r in rs], color="black", zorder=3, s=12)
+    axes[1].set_title("Sink only: events/s (median, dots = runs)")
+    fig.tight_layout()
+    fig.savefig(folder / "throughput.png", dpi=110)
+    plt.close(fig)
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
