@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> Path:
                 "deletes": backlog.deletes, "rows": fingerprint[0]}
         md = report.write(args.out / started, meta, ceiling, captured, races)
         out.print(f"[green]results:[/green] {md}")
-        out.print(md.read_text())
+        out.print(md.read_text(), markup=False, highlight=False)
         return md
     finally:
         peer.stop()
