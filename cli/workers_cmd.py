@@ -49,31 +49,50 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 
 
-def saga_worker(name: str = typer.Argument(..., help="orchestrator, payments, inventory, invoicing, shipping or orders"),
+def _saga_mode(mode: str) -> str:
+    from streams.sagas.worker import MODES
+
+    if mode not in MODES:
+        Console(stderr=True).print(f"[red]refused:[/red] unknown saga mode {mode!r}; known: {', '.join(MODES)}")
+        raise typer.Exit(2)
+    return mode
+
+
+MODE_OPTION = typer.Option("orchestration", "--mode", envvar="CDC_SAGA_MODE",
+                           help="orchestration (an orchestrator drives each saga) or choreography "
+                                "(participants react to each other's events; a monitor records them).")
+
+
+def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor in the choreographed mode), payments, "
+                                                     "inventory, invoicing, shipping or orders"),
                 web_port: int = typer.Option(0, "--web-port", help="Port of /healthz (default: per worker)."),
                 session_timeout: float = typer.Option(30.0, "--session-timeout"),
                 timeout_scale: float = typer.Option(1.0, "--timeout-scale", envvar="CDC_SAGA_TIMEOUT_SCALE",
-                                                    help="Multiply every saga step timeout (orchestrator)."),
+                                                    help="Multiply every saga step timeout."),
                 stall_restart: float = typer.Option(60.0, "--stall-restart", envvar="CDC_WORKER_STALL_RESTART",
                                                     help="Restart in place after a partition is behind this many "
                                                          "seconds without progress."),
+                mode: str = MODE_OPTION,
                 loglevel: str = typer.Option("info", "--loglevel")) -> None:
-    """Run one saga worker (the orchestrator or a participant) in the foreground."""
-    from streams.sagas.worker import NAMES, run
+    """Run one saga worker (the orchestrator or monitor, or a participant) in the foreground."""
+    from streams.sagas.worker import names, run
 
-    if name not in NAMES:
-        Console(stderr=True).print(f"[red]refused:[/red] unknown saga worker {name!r}; known: {', '.join(NAMES)}")
+    mode = _saga_mode(mode)
+    known = names(mode)
+    if name not in known:
+        Console(stderr=True).print(f"[red]refused:[/red] unknown saga worker {name!r} in the {mode} mode; "
+                                   f"known: {', '.join(known)}")
         raise typer.Exit(2)
     env = stack_env.load()
     settings = StackSettings.from_env()
-    service = "orchestrator" if name == "orchestrator" else name
+    service = "orchestrator" if name in ("orchestrator", "monitor") else name  # the monitor records in the sagas DB
     from streams.sagas.apps import SagaWorkerSettings
 
     ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.upper()}_DATABASE_URL"],
-                            web_port=web_port or settings.workers_web_port_base + 10 + NAMES.index(name),
+                            web_port=web_port or settings.workers_web_port_base + 10 + known.index(name),
                             session_timeout=session_timeout, timeout_scale=timeout_scale,
                             stall_restart=stall_restart)
-    run(name, ws, loglevel=loglevel)
+    run(name, ws, mode=mode, loglevel=loglevel)
 
 
 def _pid_file(settings: StackSettings, pair: str):
@@ -94,23 +113,25 @@ class BackgroundWorker:
     port: int          # its /healthz
 
 
-def _background_workers(settings: StackSettings) -> list[BackgroundWorker]:
-    """One replication worker per pair, then the saga orchestrator and every participant."""
-    from streams.sagas.worker import NAMES
+def _background_workers(settings: StackSettings, mode: str | None) -> list[BackgroundWorker]:
+    """One replication worker per pair, then the saga coordinator and every participant of
+    `mode` (None: the workers of every mode, for stop)."""
+    from streams.sagas.worker import MODES, names
 
     workers = [BackgroundWorker(p.name, ["worker", "--pair", p.name], _web_port(settings, i))
                for i, p in enumerate(spec_mod.load().pairs)]
-    workers += [BackgroundWorker(f"saga-{n}", ["saga-worker", n], settings.workers_web_port_base + 10 + i)
-                for i, n in enumerate(NAMES)]
+    for m in ([mode] if mode else MODES):
+        workers += [BackgroundWorker(f"saga-{n}", ["saga-worker", n, "--mode", m], settings.workers_web_port_base + 10 + i)
+                    for i, n in enumerate(names(m)) if all(w.name != f"saga-{n}" for w in workers)]
     return workers
 
 
 @app.command()
-def start() -> None:
+def start(mode: str = MODE_OPTION) -> None:
     """Start every worker (idempotent) and wait until each holds its partitions."""
     settings = StackSettings.from_env()
     stack_env.load()
-    for w in _background_workers(settings):
+    for w in _background_workers(settings, _saga_mode(mode)):
         pid_file = _pid_file(settings, w.name)
         if read_pid(pid_file):
             out.print(f"worker {w.name} running")
@@ -132,18 +153,18 @@ def start() -> None:
 def stop_all() -> None:
     """Stop every worker (SIGTERM; unacknowledged messages are redelivered)."""
     settings = StackSettings.from_env()
-    for w in _background_workers(settings):
+    for w in _background_workers(settings, None):
         if stop(_pid_file(settings, w.name), timeout=30):
             out.print(f"worker {w.name} stopped")
 
 
 @app.command()
-def status() -> None:
+def status(mode: str = MODE_OPTION) -> None:
     """Health of every worker."""
     settings = StackSettings.from_env()
     table = Table("worker", "pid", "health")
     ok = True
-    for w in _background_workers(settings):
+    for w in _background_workers(settings, _saga_mode(mode)):
         pid = read_pid(_pid_file(settings, w.name))
         try:
             health = httpx.get(f"http://127.0.0.1:{w.port}/healthz", timeout=2).json()

@@ -38,3 +38,26 @@ class SagaReply(BaseModel):
     action: Action
     outcome: Literal["succeeded", "failed"]
     reason: str | None = None
+
+
+EventKind = Literal["outcome", "resend", "abandon", "quarantine"]
+
+
+class SagaEvent(BaseModel):
+    """A choreographed saga's message: a participant's domain event about its own step
+    (`outcome`), or a watcher's reminder to a neighbour that has not answered (`resend`),
+    its giving up on it (`abandon`: undo it if you never acted) or on a compensation that
+    keeps failing (`quarantine`). Published through the emitter's outbox, keyed by saga id."""
+    model_config = ConfigDict(frozen=True)
+
+    kind: EventKind
+    saga_id: str
+    step: int                         # the step the event is about
+    action: Action
+    outcome: Literal["succeeded", "failed"] | None = None   # set on `outcome` events
+    reason: str | None = None
+    attempt: int = 1
+    deadline: float = 0.0             # when what this event asks for times out (epoch seconds)
+    cancel_only: bool = False         # a compensation asked after a timeout: undo only if never acted
+    at: float                         # when the emitter committed it (epoch seconds)
+    payload: dict[str, Any] = Field(default_factory=dict)

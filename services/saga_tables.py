@@ -19,3 +19,27 @@ CREATE TABLE saga_inbox (
 
 def create_saga_inbox() -> None:
     op.execute(SAGA_INBOX_DDL)
+
+SAGA_WATCHES_DDL = """
+-- choreographed sagas: what this participant asked a neighbour to do and waits for
+CREATE TABLE saga_watches (
+    saga_id       text NOT NULL,
+    step          integer NOT NULL,
+    phase         text NOT NULL CHECK (phase IN ('action', 'compensation')),
+    attempt       integer NOT NULL,
+    deadline      timestamptz NOT NULL,
+    payload       jsonb NOT NULL,
+    state         text NOT NULL CHECK (state IN ('waiting', 'answered', 'abandoned', 'failed')),
+    retry_pending boolean NOT NULL DEFAULT false,
+    cancel_only   boolean NOT NULL DEFAULT false,
+    reason        text,
+    updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (saga_id, step, phase)
+);
+-- due watches are scanned with FOR UPDATE SKIP LOCKED over this index
+CREATE INDEX saga_watches_due ON saga_watches (deadline) WHERE state = 'waiting';
+"""
+
+
+def create_saga_watches() -> None:
+    op.execute(SAGA_WATCHES_DDL)

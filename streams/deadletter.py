@@ -17,6 +17,7 @@ class RawMessage:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp: float | None = None   # the broker's record time, epoch seconds
 
 
 @dataclass(frozen=True)

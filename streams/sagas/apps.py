@@ -26,6 +26,7 @@ from streams.faust_app import new_app
 from streams.liveness import Liveness, install_watchdog
 from streams.replicator import Backoff
 from streams.sagas import orchestrator, participant
+from streams.sagas.definition import SagaDefinition
 from streams.sagas.handlers import HANDLERS
 from streams.sagas.place_order import PLACE_ORDER
 from streams.sagas.topics import commands_topic, order_events_topic, replies_topic
@@ -88,10 +89,10 @@ async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConn
 
 def _raw(message) -> RawMessage:
     return RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
-                      tuple(message.headers or ()))
+                      tuple(message.headers or ()), message.timestamp)
 
 
-def _consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str, liveness: Liveness,
+def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str, liveness: Liveness,
              handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
 
@@ -116,7 +117,7 @@ def _consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublishe
             liveness.acknowledged(last)
 
 
-def _health(app: faust.App, liveness: Liveness) -> None:
+def health_page(app: faust.App, liveness: Liveness) -> None:
     """200 while partitions are assigned and none is behind without progress; the watchdog
     restarts the process when one is (so a stall shows here only briefly)."""
     offsets = install_watchdog(app, liveness)
@@ -146,12 +147,12 @@ def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
         await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
 
     liveness = Liveness(ws.stall_restart)
-    _consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, liveness, handle)
-    _health(app, liveness)
+    consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, liveness, handle)
+    health_page(app, liveness)
     return app
 
 
-def _saga_metrics(app: faust.App, dsn: str) -> None:
+def saga_metrics(app: faust.App, dsn: str) -> None:
     """`cdc_sagas{state=...}` read from the orchestrator's database at each scrape; alert on
     cdc_sagas{state="FAILED"} above a threshold (quarantined sagas need a person)."""
     registry = CollectorRegistry()
@@ -167,8 +168,12 @@ def _saga_metrics(app: faust.App, dsn: str) -> None:
         return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
 
 
+def place_order(ws: SagaWorkerSettings) -> SagaDefinition:
+    return PLACE_ORDER if ws.timeout_scale == 1.0 else PLACE_ORDER.scaled(ws.timeout_scale)
+
+
 def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
-    defn = PLACE_ORDER if ws.timeout_scale == 1.0 else PLACE_ORDER.scaled(ws.timeout_scale)
+    defn = place_order(ws)
     app = new_app("cdc-saga-orchestrator", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
     dlq = DeadLetterPublisher(ws.bootstrap, "dlq.saga.orchestrator", "saga-orchestrator")
 
@@ -182,10 +187,10 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
         await orchestrator.on_reply(conn, defn, SagaReply.model_validate(event.payload), time.time())
 
-    _saga_metrics(app, ws.dsn)
+    saga_metrics(app, ws.dsn)
     liveness = Liveness(ws.stall_restart)
-    _consume(app, order_events_topic(), "order-events", dlq, ws.dsn, liveness, on_order_event)
-    _consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, liveness, on_reply)
+    consume(app, order_events_topic(), "order-events", dlq, ws.dsn, liveness, on_order_event)
+    consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, liveness, on_reply)
     timer_db = Database(ws.dsn, "cdc-saga-timeouts")
 
     @app.timer(interval=ws.timeout_scan_every)
@@ -193,5 +198,5 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         await run_durably("timeouts", timer_db, lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()),
                           liveness)
 
-    _health(app, liveness)
+    health_page(app, liveness)
     return app

@@ -57,7 +57,8 @@ class Transition:
     commands: tuple[SagaCommand, ...] = ()
 
 
-def _timeout(defn: SagaDefinition, step: int, attempt: int) -> float:
+def step_timeout(defn: SagaDefinition, step: int, attempt: int) -> float:
+    """How long to wait for a step's reply: doubles with each attempt, capped."""
     return min(defn.steps[step].timeout_s * 2 ** (attempt - 1), defn.max_timeout_s)
 
 
@@ -71,7 +72,7 @@ def _command(defn: SagaDefinition, state: SagaState) -> SagaCommand:
 
 
 def _send(defn: SagaDefinition, state: SagaState, now: float) -> Transition:
-    state = replace(state, deadline=now + _timeout(defn, state.step, state.attempt))
+    state = replace(state, deadline=now + step_timeout(defn, state.step, state.attempt))
     return Transition(state, (_command(defn, state),))
 
 
@@ -114,7 +115,7 @@ def on_reply(defn: SagaDefinition, state: SagaState, reply: SagaReply, now: floa
     why = f"compensation of {defn.steps[state.step].name} failed: {reply.reason}"
     if state.attempt > defn.compensation_retries:
         return Transition(replace(state, status=SagaStatus.FAILED, reason=why))
-    backoff = _timeout(defn, state.step, state.attempt)
+    backoff = step_timeout(defn, state.step, state.attempt)
     return Transition(replace(state, attempt=state.attempt + 1, deadline=now + backoff, retry_pending=True))
 
 

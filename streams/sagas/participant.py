@@ -10,6 +10,7 @@ effect and its reply (through the outbox) commit together or not at all.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import psycopg
 
@@ -19,6 +20,24 @@ from streams.sagas.handlers import Handler
 from streams.sagas.topics import REPLIES
 
 COMPENSATED_FIRST = "compensated before it arrived"
+# Writes the reply to the participant's outbox, in the handling transaction.
+Publish = Callable[[psycopg.AsyncConnection, SagaCommand, SagaReply], Awaitable[None]]
+
+
+async def reply_to_orchestrator(conn: psycopg.AsyncConnection, cmd: SagaCommand, reply: SagaReply) -> None:
+    await outbox.write_async(conn, REPLIES, cmd.saga_id, "SagaReply", reply.model_dump())
+
+
+async def acted(conn: psycopg.AsyncConnection, saga_id: str, step: int) -> bool:
+    """Whether the step's action ran and succeeded (under the step's lock: see `lock_step`)."""
+    cur = await conn.execute("SELECT 1 FROM saga_inbox WHERE saga_id = %s AND step = %s AND action = 'action' "
+                             "AND outcome = 'succeeded'", (saga_id, step))
+    return await cur.fetchone() is not None
+
+
+async def lock_step(conn: psycopg.AsyncConnection, saga_id: str, step: int) -> None:
+    """A saga step's command and its compensation never interleave (held to the transaction's end)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (saga_id, step))
 
 
 async def _recorded(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str) -> tuple[str, str | None] | None:
@@ -36,11 +55,10 @@ async def _record(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str, 
 
 
 async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand,
-                 now: float | None = None) -> SagaReply:
+                 now: float | None = None, publish: Publish = reply_to_orchestrator) -> SagaReply:
     now = time.time() if now is None else now
     async with conn.transaction():
-        # Lock the saga's step first, so a command and its compensation never interleave.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (cmd.saga_id, cmd.step))
+        await lock_step(conn, cmd.saga_id, cmd.step)
         done = await _recorded(conn, cmd, cmd.action)
         if done is not None and not (cmd.action == "compensation" and done[0] == "failed"):
             reason = done[1] if done[0] == "failed" else None
@@ -49,7 +67,7 @@ async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cm
             await _record(conn, cmd, cmd.action, reason)
         reply = SagaReply(saga_id=cmd.saga_id, step=cmd.step, action=cmd.action,
                           outcome="failed" if reason else "succeeded", reason=reason)
-        await outbox.write_async(conn, REPLIES, cmd.saga_id, "SagaReply", reply.model_dump())
+        await publish(conn, cmd, reply)
     return reply
 
 

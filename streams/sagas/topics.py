@@ -22,3 +22,12 @@ def replies_topic() -> str:
 
 def order_events_topic() -> str:
     return ROUTED_PREFIX + ORDER_EVENTS
+
+
+def events_aggregate(participant: str) -> str:
+    """aggregatetype of a participant's saga events in the choreographed mode."""
+    return f"{participant}-events"
+
+
+def events_topic(participant: str) -> str:
+    return ROUTED_PREFIX + events_aggregate(participant)

@@ -1,6 +1,7 @@
-"""200 mixed orders through the orchestrated place-order saga, with the orchestrator and a
-participant killed (-9) and restarted mid-run: the business invariants hold, every saga ends,
-and replaying the command topics from the earliest offset changes nothing."""
+"""200 mixed orders through the place-order saga, orchestrated and choreographed, with the
+coordinator (orchestrator or monitor) and a participant killed (-9) and restarted mid-run: the
+business invariants hold, every saga ends, and replaying every topic the participants consume
+(commands, or their neighbours' events) from the earliest offset changes nothing."""
 from __future__ import annotations
 
 import random
@@ -14,8 +15,10 @@ from confluent_kafka.admin import AdminClient
 
 from observe.replication import consumer_lag
 from services.orders.commands import OrderLine, place_order
+from streams.sagas.choreography_runtime import subscriptions
+from streams.sagas.place_order import PLACE_ORDER
 from streams.sagas.topics import commands_topic
-from tests.integration.workers import WorkerProcess
+from tests.integration.saga_helpers import MODES, coordinator, saga_worker
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
@@ -95,12 +98,21 @@ def _reset_to_earliest(bootstrap: str, group: str, topic: str) -> None:
         fut.result(timeout=30)
 
 
-def test_200_orders_with_crashes_keep_the_invariants_and_replay_changes_nothing(stack_env, tmp_path, unique):
+def _consumed(mode: str, participant: str) -> tuple[str, list[str]]:
+    """(consumer group, topics) of a participant in a mode."""
+    if mode == "orchestration":
+        return f"cdc-saga-{participant}", [commands_topic(participant)]
+    return f"cdc-choreography-{participant}", subscriptions(PLACE_ORDER, participant)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_200_orders_with_crashes_keep_the_invariants_and_replay_changes_nothing(stack_env, tmp_path, unique, mode):
     skus = [f"INV-{unique}-{i}" for i in range(5)]
     with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
         for sku in skus:
             conn.execute("INSERT INTO stock_items (sku, on_hand) VALUES (%s, %s)", (sku, STOCK))
-    workers = {n: WorkerProcess(n, stack_env, tmp_path, saga=True) for n in ("orchestrator", *PARTICIPANTS)}
+    boss = coordinator(mode)
+    workers = {n: saga_worker(n, mode, stack_env, tmp_path) for n in (boss, *PARTICIPANTS)}
     placed: list[int] = []
     errors: list = []
     try:
@@ -110,10 +122,10 @@ def test_200_orders_with_crashes_keep_the_invariants_and_replay_changes_nothing(
         producer = threading.Thread(target=_place_orders, args=(stack_env, unique, skus, 200, halfway, placed, errors))
         producer.start()
         assert halfway.wait(120), "orders were not placed"
-        for name in ("orchestrator", "inventory"):  # crash mid-run, restart
+        for name in (boss, "inventory"):  # crash mid-run, restart
             workers[name].kill9()
-            workers[name] = WorkerProcess(name, stack_env, tmp_path, saga=True)
-        for name in ("orchestrator", "inventory"):
+            workers[name] = saga_worker(name, mode, stack_env, tmp_path)
+        for name in (boss, "inventory"):
             workers[name].wait_healthy()
         producer.join(180)
         assert not producer.is_alive() and not errors, errors
@@ -130,17 +142,20 @@ def test_200_orders_with_crashes_keep_the_invariants_and_replay_changes_nothing(
         outcomes = set(before["orders"].values())
         assert outcomes == {"APPROVED", "REJECTED"}, f"the mix should both succeed and fail: {outcomes}"
 
-        # Replay every command topic from the start: participants must act no second time.
+        # Replay everything the participants consume from the start: they must act no second time.
+        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
         for name in PARTICIPANTS:
             workers[name].stop()
         for name in PARTICIPANTS:
-            _reset_to_earliest(stack_env["KAFKA_BOOTSTRAP_SERVERS"], f"cdc-saga-{name}", commands_topic(name))
+            group, topics = _consumed(mode, name)
+            for topic in topics:
+                _reset_to_earliest(bootstrap, group, topic)
         for name in PARTICIPANTS:
-            workers[name] = WorkerProcess(name, stack_env, tmp_path, saga=True)
+            workers[name] = saga_worker(name, mode, stack_env, tmp_path)
         for name in PARTICIPANTS:
-            poll(lambda name=name: consumer_lag(stack_env["KAFKA_BOOTSTRAP_SERVERS"], f"cdc-saga-{name}",
-                                                commands_topic(name)),
-                 lambda lag: lag == 0, 180, f"the {name} participant to re-read its whole commands topic")
+            group, topics = _consumed(mode, name)
+            poll(lambda group=group, topics=topics: [consumer_lag(bootstrap, group, t) for t in topics],
+                 lambda lags: lags == [0] * len(lags), 180, f"the {name} participant to re-read all of {topics}")
         assert _business_state(stack_env, placed, skus) == before, "a replay of the commands changed something"
     finally:
         for w in workers.values():

@@ -1,4 +1,5 @@
-"""Saga timeouts on the real stack: a participant down past the timeout."""
+"""Saga timeouts on the real stack, in both modes: a participant down past the timeout, and a
+compensation that fails for good."""
 from __future__ import annotations
 
 import os
@@ -8,84 +9,85 @@ import sys
 import httpx
 import pytest
 
-from tests.integration.test_saga import _all, _finish, _one, _order, _records
-from tests.integration.workers import REPO, WorkerProcess
+from tests.integration.saga_helpers import MODES, coordinator, finish, one, order, records, rows, saga_worker, saga_workers_of
+from tests.integration.workers import REPO
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
-
-
-def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_env, tmp_path, unique):
-    """Inventory is down: the saga resends, gives up, compensates (the reservation too, as it may
-    have happened) and refunds. When inventory comes back and reads the old commands, nothing
-    is reserved: a late action after its compensation does nothing."""
-    fast = {"CDC_SAGA_TIMEOUT_SCALE": "0.1"}  # step timeouts of 1 s instead of 10 s
-    workers = [WorkerProcess("orchestrator", stack_env, tmp_path, saga=True, extra_env=fast)]
-    workers += [WorkerProcess(n, stack_env, tmp_path, saga=True) for n in ("payments", "invoicing", "shipping", "orders")]
-    try:
-        for w in workers:
-            w.wait_healthy()
-        order_id, sku = _order(stack_env, unique, credit="1000", quantity=2, price="10.00")
-        saga_of = ("SELECT state FROM saga_instances WHERE payload->>'order_id' = %s", (str(order_id),))
-        poll(lambda: _one(stack_env["ORCHESTRATOR_OBSERVER_URL"], *saga_of), lambda r: r == ("COMPENSATING",), 60,
-             "the saga giving up on the stopped inventory participant and compensating")
-        resent = _all(stack_env["ORCHESTRATOR_OBSERVER_URL"],
-                      "SELECT e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
-                      "WHERE s.payload->>'order_id' = %s AND e.kind = 'sent' AND e.step_name = 'reserve_stock' "
-                      "AND e.action = 'action' ORDER BY e.id", (str(order_id),))
-        assert len(resent) == 3, f"ReserveStock sent once and resent twice, got {resent}"
-        inventory = WorkerProcess("inventory", stack_env, tmp_path, saga=True)  # back, with the old commands waiting
-        workers.append(inventory)
-        assert _finish(stack_env, order_id) == ("COMPENSATED", "REJECTED")
-        r = _records(stack_env, order_id, sku)
-        assert r["reservations"] == [] and r["stock"] == (10, 0), "no reservation after the release"
-        assert [s for s, _ in r["payments"]] == ["REFUNDED"], "charged, then refunded"
-        inbox = _all(stack_env["INVENTORY_OBSERVER_URL"],
-                     "SELECT action, outcome FROM saga_inbox WHERE saga_id = %s AND step = 2 ORDER BY action",
-                     (_saga_id(stack_env, order_id),))
-        assert inbox == [("action", "failed"), ("compensation", "succeeded")], inbox
-    finally:
-        for w in workers:
-            w.stop()
+FAST = {"CDC_SAGA_TIMEOUT_SCALE": "0.1"}  # step timeouts of 1 s instead of 10 s
 
 
 def _saga_id(env, order_id: int) -> str:
-    row = _one(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT id::text FROM saga_instances WHERE payload->>'order_id' = %s",
-               (str(order_id),))
+    row = one(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT id::text FROM saga_instances WHERE payload->>'order_id' = %s",
+              (str(order_id),))
     assert row is not None
     return row[0]
 
 
-def test_a_compensation_that_fails_for_good_quarantines_its_saga_while_others_complete(stack_env, tmp_path, unique):
-    """A refund over 10,000.00 needs a person: the payments participant keeps refusing it. That
-    saga ends FAILED, visible in `observe sagas` and the orchestrator's metric; the others go on."""
-    fast = {"CDC_SAGA_TIMEOUT_SCALE": "0.1"}
-    workers = [WorkerProcess("orchestrator", stack_env, tmp_path, saga=True, extra_env=fast)]
-    workers += [WorkerProcess(n, stack_env, tmp_path, saga=True)
-                for n in ("payments", "inventory", "invoicing", "shipping", "orders")]
+def _sent(env, order_id: int, step_name: str, action: str) -> list[tuple]:
+    return rows(env["ORCHESTRATOR_OBSERVER_URL"],
+                "SELECT e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
+                "WHERE s.payload->>'order_id' = %s AND e.kind = 'sent' AND e.step_name = %s AND e.action = %s "
+                "ORDER BY e.at, e.id", (str(order_id), step_name, action))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_env, tmp_path, unique, mode):
+    """Inventory is down: the saga resends, gives up, compensates (the reservation too, as it may
+    have happened) and refunds. When inventory comes back and reads the old commands, nothing
+    is reserved: a late action after its compensation does nothing."""
+    names = (coordinator(mode), "payments", "invoicing", "shipping", "orders")
+    workers = saga_workers_of(mode, stack_env, tmp_path, names, extra_env=FAST)
     try:
-        for w in workers:
+        for w in workers.values():
+            w.wait_healthy()
+        order_id, sku = order(stack_env, unique, credit="1000", quantity=2, price="10.00")
+        saga_of = ("SELECT state FROM saga_instances WHERE payload->>'order_id' = %s", (str(order_id),))
+        poll(lambda: one(stack_env["ORCHESTRATOR_OBSERVER_URL"], *saga_of), lambda r: r == ("COMPENSATING",), 60,
+             "the saga giving up on the stopped inventory participant and compensating")
+        resent = _sent(stack_env, order_id, "reserve_stock", "action")
+        assert len(resent) == 3, f"ReserveStock asked once and resent twice, got {resent}"
+        workers["inventory"] = saga_worker("inventory", mode, stack_env, tmp_path, FAST)  # back, old messages waiting
+        assert finish(stack_env, order_id) == ("COMPENSATED", "REJECTED")
+        r = records(stack_env, order_id, sku)
+        assert r["reservations"] == [] and r["stock"] == (10, 0), "no reservation after the release"
+        assert [s for s, _ in r["payments"]] == ["REFUNDED"], "charged, then refunded"
+        inbox = rows(stack_env["INVENTORY_OBSERVER_URL"],
+                     "SELECT action, outcome FROM saga_inbox WHERE saga_id = %s AND step = 2 ORDER BY action",
+                     (_saga_id(stack_env, order_id),))
+        assert inbox == [("action", "failed"), ("compensation", "succeeded")], inbox
+    finally:
+        for w in workers.values():
+            w.stop()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_compensation_that_fails_for_good_quarantines_its_saga_while_others_complete(stack_env, tmp_path, unique,
+                                                                                       mode):
+    """A refund over 10,000.00 needs a person: the payments participant keeps refusing it. That
+    saga ends FAILED, visible in `observe sagas` and the coordinator's metric; the others go on."""
+    workers = saga_workers_of(mode, stack_env, tmp_path, extra_env=FAST)
+    try:
+        for w in workers.values():
             w.wait_healthy()
         # 6 x 2,000.00: charged, reserved, then the invoice (over 5,000.00) is refused -> refund refused
-        stuck_id, _ = _order(stack_env, f"{unique}a", credit="100000", quantity=6, price="2000.00", on_hand=10)
-        fine_id, _ = _order(stack_env, f"{unique}b", credit="1000", quantity=1, price="10.00")
-        assert _finish(stack_env, fine_id) == ("COMPLETED", "APPROVED")
-        state, status = _finish(stack_env, stuck_id)
+        stuck_id, _ = order(stack_env, f"{unique}a", credit="100000", quantity=6, price="2000.00", on_hand=10)
+        fine_id, _ = order(stack_env, f"{unique}b", credit="1000", quantity=1, price="10.00")
+        assert finish(stack_env, fine_id) == ("COMPLETED", "APPROVED")
+        state, status = finish(stack_env, stuck_id)
         assert (state, status) == ("FAILED", "PENDING"), "quarantined: the order waits for a person"
-        reason = _one(stack_env["ORCHESTRATOR_OBSERVER_URL"],
-                      "SELECT reason FROM saga_instances WHERE payload->>'order_id' = %s", (str(stuck_id),))
-        assert "refunds over 10000.00 need a person" in reason[0]
-        refunds = _all(stack_env["ORCHESTRATOR_OBSERVER_URL"],
-                       "SELECT e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
-                       "WHERE s.payload->>'order_id' = %s AND e.kind = 'sent' AND e.step_name = 'charge_payment' "
-                       "AND e.action = 'compensation'", (str(stuck_id),))
-        assert len(refunds) == 6, f"the refund sent, then resent after back-offs: {refunds}"
-        metrics = httpx.get(f"http://127.0.0.1:{workers[0].port}/metrics", timeout=5).text
+        reason = one(stack_env["ORCHESTRATOR_OBSERVER_URL"],
+                     "SELECT reason FROM saga_instances WHERE payload->>'order_id' = %s", (str(stuck_id),))
+        assert reason is not None and "refunds over 10000.00 need a person" in reason[0], reason
+        refunds = _sent(stack_env, stuck_id, "charge_payment", "compensation")
+        assert len(refunds) == 6, f"the refund asked, then resent after back-offs: {refunds}"
+        port = workers[coordinator(mode)].port
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         failed = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith('cdc_sagas{state="FAILED"}')]
         assert failed and failed[0] >= 1, metrics
         res = subprocess.run([sys.executable, "-m", "cli", "observe", "sagas", "--stuck-after", "3600"], cwd=REPO,
                              capture_output=True, text=True, env={**os.environ, **stack_env})
         assert res.returncode == 1 and "FAILED" in res.stdout, res.stdout + res.stderr
     finally:
-        for w in workers:
+        for w in workers.values():
             w.stop()

@@ -11,7 +11,7 @@ import pytest
 from schemas.saga import SagaCommand
 from services import outbox
 from streams.sagas.topics import commands_aggregate
-from tests.integration.test_saga import _all
+from tests.integration.saga_helpers import rows as _all
 from tests.integration.workers import WorkerProcess
 from tests.polling import poll
 
