@@ -72,6 +72,10 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor i
                 stall_restart: float = typer.Option(60.0, "--stall-restart", envvar="CDC_WORKER_STALL_RESTART",
                                                     help="Restart in place after a partition is behind this many "
                                                          "seconds without progress."),
+                housekeeping_every: float = typer.Option(30.0, "--housekeeping-every",
+                                                         envvar="CDC_SAGA_HOUSEKEEPING_EVERY",
+                                                         help="Seconds between purges of published outbox rows "
+                                                              "and of inbox rows the topics can no longer redeliver."),
                 mode: str = MODE_OPTION,
                 loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Run one saga worker (the orchestrator or monitor, or a participant) in the foreground."""
@@ -91,7 +95,7 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor i
     ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.upper()}_DATABASE_URL"],
                             web_port=web_port or settings.workers_web_port_base + 10 + known.index(name),
                             session_timeout=session_timeout, timeout_scale=timeout_scale,
-                            stall_restart=stall_restart)
+                            stall_restart=stall_restart, housekeeping_every=housekeeping_every)
     run(name, ws, mode=mode, loglevel=loglevel)
 
 

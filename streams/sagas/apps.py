@@ -20,6 +20,7 @@ from schemas.envelope import MalformedEvent
 from schemas.orders import OrderPlaced
 from schemas.outbox import parse_outbox
 from schemas.saga import SagaCommand, SagaReply
+from services import catalog
 from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
 from streams.errors import ErrorKind, classify
 from streams.faust_app import new_app
@@ -29,6 +30,7 @@ from streams.sagas import orchestrator, participant
 from streams.sagas.definition import SagaDefinition
 from streams.sagas.handlers import HANDLERS
 from streams.sagas.place_order import PLACE_ORDER
+from streams.sagas.retention import Housekeeping, inbox_keep_seconds
 from streams.sagas.topics import commands_topic, order_events_topic, replies_topic
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class SagaWorkerSettings:
     timeout_scan_every: float = 0.5
     timeout_scale: float = 1.0      # multiplies every step timeout of the saga definitions
     stall_restart: float = 60.0     # restart in place after a partition is behind this long without progress
+    housekeeping_every: float = 30.0  # purge published outbox rows and expired inbox rows this often
 
 
 class Database:
@@ -117,7 +120,7 @@ def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher
             liveness.acknowledged(last)
 
 
-def health_page(app: faust.App, liveness: Liveness) -> None:
+def health_page(app: faust.App, liveness: Liveness, extra: Callable[[], dict] | None = None) -> None:
     """200 while partitions are assigned and none is behind without progress; the watchdog
     restarts the process when one is (so a stall shows here only briefly)."""
     offsets = install_watchdog(app, liveness)
@@ -133,8 +136,29 @@ def health_page(app: faust.App, liveness: Liveness) -> None:
         healthy = bool(assigned) and not stalled
         reason = "; ".join(stalled) if stalled else ("ok" if assigned else "no partitions assigned")
         lag = {f"{t}:{p}": n for (t, p), n in liveness.behind(ends, starts).items()}
-        return web.json({"healthy": healthy, "reason": reason, "assigned": assigned, "lag": lag},
-                        status=200 if healthy else 503)
+        return web.json({"healthy": healthy, "reason": reason, "assigned": assigned, "lag": lag,
+                         **(extra() if extra else {})}, status=200 if healthy else 503)
+
+
+def install_housekeeping(app: faust.App, ws: SagaWorkerSettings, service: str, topics: list[str],
+                         liveness: Liveness) -> Housekeeping:
+    """A timer that purges the service's published outbox rows and expired inbox rows."""
+    hk = Housekeeping(slot=catalog.get(service).slot, inbox_keep_s=None)
+    db = Database(ws.dsn, f"cdc-saga-{service}-housekeeping")
+    retention: list[float | None] = []
+
+    @app.timer(interval=ws.housekeeping_every)
+    async def housekeeping() -> None:
+        if not retention:
+            try:
+                retention.append(await asyncio.to_thread(inbox_keep_seconds, ws.bootstrap, topics))
+            except Exception as exc:  # noqa: BLE001 - try again next time; keep everything meanwhile
+                log.warning("housekeeping: topic retention unavailable (%s); inbox rows kept", exc)
+                return
+            hk.inbox_keep_s = retention[0]
+        await run_durably("housekeeping", db, hk.run, liveness)
+
+    return hk
 
 
 def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
@@ -148,7 +172,8 @@ def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
 
     liveness = Liveness(ws.stall_restart)
     consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, liveness, handle)
-    health_page(app, liveness)
+    hk = install_housekeeping(app, ws, service, [commands_topic(service)], liveness)
+    health_page(app, liveness, lambda: {"housekeeping": hk.stats()})
     return app
 
 
@@ -198,5 +223,6 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         await run_durably("timeouts", timer_db, lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()),
                           liveness)
 
-    health_page(app, liveness)
+    hk = install_housekeeping(app, ws, "orchestrator", [order_events_topic(), replies_topic()], liveness)
+    health_page(app, liveness, lambda: {"housekeeping": hk.stats()})
     return app

@@ -19,6 +19,7 @@ from streams.sagas.apps import (
     SagaWorkerSettings,
     consume,
     health_page,
+    install_housekeeping,
     place_order,
     run_durably,
     saga_metrics,
@@ -53,7 +54,8 @@ def create_choreography_participant_app(service: str, ws: SagaWorkerSettings) ->
     async def watches() -> None:  # durable timeouts: state in the database, any worker may scan
         await run_durably("watches", watch_db, lambda conn: me.scan_watches(conn, time.time()), liveness)
 
-    health_page(app, liveness)
+    hk = install_housekeeping(app, ws, service, subscriptions(defn, service), liveness)
+    health_page(app, liveness, lambda: {"housekeeping": hk.stats()})
     return app
 
 
@@ -72,5 +74,6 @@ def create_monitor_app(ws: SagaWorkerSettings) -> faust.App:
     liveness = Liveness(ws.stall_restart)
     for topic in monitor_subscriptions(defn):
         consume(app, topic, _agent_name(topic), dlq, ws.dsn, liveness, handle)
-    health_page(app, liveness)
+    hk = install_housekeeping(app, ws, "orchestrator", monitor_subscriptions(defn), liveness)
+    health_page(app, liveness, lambda: {"housekeeping": hk.stats()})
     return app
