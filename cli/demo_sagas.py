@@ -2,6 +2,7 @@
 their data, their outcomes, and the timeline of one compensated saga."""
 from __future__ import annotations
 
+import os
 import time
 from decimal import Decimal
 
@@ -35,7 +36,11 @@ def run(env: dict[str, str], tag: str, out: Console, timeout: float = 90.0) -> N
             assert row is not None
             conn.commit()
             placed.append((story, place_order(conn, row[0], [OrderLine(sku, qty, Decimal(price))], country)))
-    out.print(f"placed {len(placed)} orders; the place-order saga runs through payments, inventory, invoicing, shipping")
+    mode = os.environ.get("CDC_SAGA_MODE", "orchestration")
+    how = ("an orchestrator drives each saga" if mode == "orchestration"
+           else "choreographed: each participant reacts to its neighbours' events")
+    out.print(f"placed {len(placed)} orders; place-order sagas through payments, inventory, invoicing, shipping: "
+              f"{how} (CDC_SAGA_MODE={mode})")
     ids = [str(order_id) for _, order_id in placed]
     deadline = time.monotonic() + timeout
     with out.status("waiting for every saga to end"), psycopg.connect(env["ORCHESTRATOR_OBSERVER_URL"]) as conn:

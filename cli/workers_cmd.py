@@ -117,6 +117,10 @@ class BackgroundWorker:
     port: int          # its /healthz
 
 
+def _saga_worker_name(mode: str, name: str) -> str:
+    return f"saga-{name}" if mode == "orchestration" else f"saga-{mode}-{name}"
+
+
 def _background_workers(settings: StackSettings, mode: str | None) -> list[BackgroundWorker]:
     """One replication worker per pair, then the saga coordinator and every participant of
     `mode` (None: the workers of every mode, for stop)."""
@@ -125,9 +129,21 @@ def _background_workers(settings: StackSettings, mode: str | None) -> list[Backg
     workers = [BackgroundWorker(p.name, ["worker", "--pair", p.name], _web_port(settings, i))
                for i, p in enumerate(spec_mod.load().pairs)]
     for m in ([mode] if mode else MODES):
-        workers += [BackgroundWorker(f"saga-{n}", ["saga-worker", n, "--mode", m], settings.workers_web_port_base + 10 + i)
-                    for i, n in enumerate(names(m)) if all(w.name != f"saga-{n}" for w in workers)]
+        workers += [BackgroundWorker(_saga_worker_name(m, n), ["saga-worker", n, "--mode", m],
+                                     settings.workers_web_port_base + 10 + i) for i, n in enumerate(names(m))]
     return workers
+
+
+def _refuse_mixed_modes(settings: StackSettings, mode: str) -> None:
+    """Both modes at once would run every saga twice (an orchestrator and the choreography)."""
+    from streams.sagas.worker import MODES, names
+
+    for other in MODES:
+        running = [n for n in names(other) if other != mode and read_pid(_pid_file(settings, _saga_worker_name(other, n)))]
+        if running:
+            Console(stderr=True).print(f"[red]refused:[/red] saga workers of the {other} mode are running "
+                                       f"({', '.join(running)}); stop them first (make workers-stop)")
+            raise typer.Exit(2)
 
 
 @app.command()
@@ -135,7 +151,8 @@ def start(mode: str = MODE_OPTION) -> None:
     """Start every worker (idempotent) and wait until each holds its partitions."""
     settings = StackSettings.from_env()
     stack_env.load()
-    for w in _background_workers(settings, _saga_mode(mode)):
+    _refuse_mixed_modes(settings, _saga_mode(mode))
+    for w in _background_workers(settings, mode):
         pid_file = _pid_file(settings, w.name)
         if read_pid(pid_file):
             out.print(f"worker {w.name} running")

@@ -8,6 +8,15 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Message, TopicPartition
 
 
+def committed_offset(bootstrap: str, group: str, tp: TopicPartition) -> int:
+    """The group's committed offset on one partition (negative when none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        return consumer.committed([tp], timeout=10)[0].offset
+    finally:
+        consumer.close()
+
+
 class TopicReader:
     def __init__(self, bootstrap: str, topics: list[str], start: dict[tuple[str, int], int] | None = None) -> None:
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests-unused",

@@ -7,10 +7,10 @@ import threading
 import httpx
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from observe.replication import consumer_lag
-from tests.integration.kafka_reader import TopicReader
+from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.replication_helpers import (
     SPEC,
     assert_converged,
@@ -145,7 +145,8 @@ def test_malformed_message_goes_to_dead_letter_topic_and_later_events_apply(stac
         assert count and count[0] >= 1, metrics
         # the poison's own partition moved on: the group committed past it
         poison_tp = TopicPartition(pair.source_topic, delivered[0].partition())
-        poll(lambda: _committed(stack_env, pair.group_id, poison_tp), lambda off: off > delivered[0].offset(), 30,
+        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+        poll(lambda: committed_offset(bootstrap, pair.group_id, poison_tp), lambda off: off > delivered[0].offset(), 30,
              f"the group's committed offset on partition {poison_tp.partition} past the poison at {delivered[0].offset()}")
     finally:
         dlq.close()
@@ -179,14 +180,6 @@ def test_wiped_replica_is_backfilled_with_one_command(stack_env, workers, unique
     from tests.integration.conftest import cdc
     cdc("backfill", INVENTORY, "--timeout", "120")
     assert_converged(stack_env, [INVENTORY])
-
-
-def _committed(env, group: str, tp: TopicPartition) -> int:
-    consumer = Consumer({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "group.id": group})
-    try:
-        return consumer.committed([tp], timeout=10)[0].offset
-    finally:
-        consumer.close()
 
 
 def _retries(worker: WorkerProcess) -> float:

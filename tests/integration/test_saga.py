@@ -8,8 +8,12 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from confluent_kafka import Producer, TopicPartition
 
+from streams.sagas.topics import commands_topic, events_topic
+from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.saga_helpers import MODES, finish, one, order, records, rows, saga_workers_of
+from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +84,37 @@ def test_failure_at_a_step_compensates_exactly_the_steps_before_in_reverse(stack
     }
     times = [undone_at[step][0] for step in expected]
     assert times == sorted(times), f"compensations committed out of order: {list(zip(expected, times, strict=True))}"
+
+
+def test_a_malformed_saga_message_is_dead_lettered_with_its_reason_and_sagas_go_on(stack_env, saga_mode, unique):
+    """A message the payments participant cannot read (a command, or a neighbour's event, that
+    is not one) goes to dlq.saga.payments with the reason and where it came from; the group
+    commits past it and the next order's saga completes."""
+    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    orchestrated = saga_mode == "orchestration"
+    topic = commands_topic("payments") if orchestrated else events_topic("orders")
+    group = "cdc-saga-payments" if orchestrated else "cdc-choreography-payments"
+    dlq = TopicReader(bootstrap, ["dlq.saga.payments"])
+    try:
+        key = f'"poison-{unique}"'.encode()
+        value = b'{"saga_id": "poison", "step": "one"}'
+        event_type = b"ChargePayment" if orchestrated else b"SagaOutcome"
+        delivered: list = []
+        producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+        producer.produce(topic, key=key, value=value, headers=[("id", unique.encode()), ("eventType", event_type)],
+                         on_delivery=lambda err, msg: delivered.append(msg))
+        assert producer.flush(10) == 0 and delivered
+        letters = dlq.wait_for(lambda m: m.key() == key, 1, 60, "the malformed message on dlq.saga.payments")
+        headers = dict(letters[0].headers())
+        assert b"malformed" in headers["dlq.reason"] and b"validation error" in headers["dlq.reason"], headers
+        assert headers["dlq.topic"] == topic.encode() and letters[0].value() == value, "the original bytes are kept"
+        poison = TopicPartition(topic, delivered[0].partition())
+        poll(lambda: committed_offset(bootstrap, group, poison), lambda off: off > delivered[0].offset(), 30,
+             f"{group} committed past the malformed message at {poison.partition}:{delivered[0].offset()}")
+    finally:
+        dlq.close()
+    order_id, _ = order(stack_env, unique, credit="1000", quantity=1, price="10.00")
+    assert finish(stack_env, order_id) == ("COMPLETED", "APPROVED")
 
 
 def test_participant_acts_once_per_key_and_a_late_action_after_its_compensation_does_nothing(stack_env, unique):
