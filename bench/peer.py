@@ -35,6 +35,11 @@ def jdbc_sink_config(topic: str, table: str, url: str, user: str, password: str)
     }
 
 
+def jdbc_url(postgres_url: str) -> str:
+    """postgresql://user:pw@host:port/db -> jdbc:postgresql://host:port/db (credentials go apart)."""
+    return "jdbc:postgresql://" + postgres_url.split("@", 1)[1]
+
+
 @dataclass
 class PeerConnect:
     settings: StackSettings

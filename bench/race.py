@@ -5,24 +5,18 @@ source's final state (row count and version sum, polled); then the whole replica
 with the source (a fast wrong answer does not count)."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 
-from bench.peer import PeerConnect, jdbc_sink_config
+from bench.our_worker import our_worker
+from bench.peer import PeerConnect, jdbc_sink_config, jdbc_url
 from bench.procstat import Meter
 from bench.source import FINGERPRINT
 from connectors.connect_api import ConnectClient
-from stack.settings import HOST
 
 REPO = Path(__file__).resolve().parents[1]
 POLL = 0.05
@@ -72,26 +66,7 @@ def _matches(url: str, query: str, source: tuple[int, int, str]) -> bool:
 def run_ours(env: dict[str, str], topic: str, events: int, source: tuple[int, int, str], run: int,
              batch_max: int = 5000) -> RaceResult:
     name = f"bench-race-{os.getpid()}-{run}"
-    with psycopg.connect(env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
-        conn.execute("DROP VIEW IF EXISTS bench_customers")
-        conn.execute("DROP TABLE IF EXISTS bench_customers_replica")  # follows the replica's migrations
-        conn.execute("CREATE TABLE bench_customers_replica (LIKE customers_replica INCLUDING ALL)")
-        conn.execute("ALTER TABLE bench_customers_replica ADD COLUMN version int")
-    spec = {"pairs": [{"name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
-                       "target": {"service": "inventory", "table": "bench_customers"},
-                       "key": {"id": "orders_customer_id"},
-                       "columns": {"name": "name", "country": "country", "version": "version"},
-                       "delete_policy": "delete"}]}
-    spec_file = Path(tempfile.mkstemp(suffix=".json")[1])
-    spec_file.write_text(json.dumps(spec))
-    port = 20000 + (os.getpid() + run) % 10000
-    log = Path(tempfile.gettempdir()) / f"{name}.log"
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec_file),
-                                 "--web-port", str(port), "--batch-max", str(batch_max), "--loglevel", "warning"],
-                                cwd=REPO, env={**os.environ, **env}, stdout=log_fh, stderr=subprocess.STDOUT)
-    try:
-        _wait(lambda: _healthy(port), proc.poll, 120, f"our worker to hold its partitions (log: {log})")
+    with our_worker(env, name, topic, with_version=True, batch_max=batch_max) as proc:
         meter = Meter(proc.pid)
         meter.start()
         table = "bench_customers_replica WHERE NOT cdc_deleted"
@@ -99,18 +74,13 @@ def run_ours(env: dict[str, str], topic: str, events: int, source: tuple[int, in
         seconds = _wait_converged(env["INVENTORY_OBSERVER_URL"], query, source[:2], meter, "ours")
         correct = _matches(env["INVENTORY_OBSERVER_URL"], query, source)
         return RaceResult("ours", events, seconds, meter.cpu, meter.peak_mb, correct)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        spec_file.unlink(missing_ok=True)
 
 
 def run_peer(peer: PeerConnect, peer_url: str, password: str, topic: str, events: int,
              source: tuple[int, int, str], run: int) -> RaceResult:
     table = f"customers_r{run}"
     name = f"bench-jdbc-sink-{os.getpid()}-{run}"
-    jdbc = peer_url.replace("postgresql://", "jdbc:postgresql://").split("@", 1)[1]
-    config = jdbc_sink_config(topic, table, f"jdbc:postgresql://{jdbc}", "cdc_bench", password)
+    config = jdbc_sink_config(topic, table, jdbc_url(peer_url), "cdc_bench", password)
     client = ConnectClient(peer.url)
     assert peer.pid is not None
     meter = Meter(peer.pid)
@@ -125,18 +95,3 @@ def run_peer(peer: PeerConnect, peer_url: str, password: str, topic: str, events
     finally:
         client.delete(name)
         client.close()
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _wait(ready: Callable[[], bool], exited: Callable[[], int | None], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if exited() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"gave up waiting for {what}")
-        time.sleep(0.01)

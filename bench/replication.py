@@ -14,16 +14,16 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
 import orjson
 import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.our_worker import our_worker
 from cli import stack_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,64 +53,43 @@ def make_events(n: int, keys: int, seed: int) -> tuple[list[tuple[bytes, bytes]]
     return events, len(final), sum(final.values())
 
 
-def prefill(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> None:
+def prefill(bootstrap: str, topic: str, events: Iterable[tuple[bytes, bytes]]) -> None:
+    """A new topic holding `events` (key, value), produced as fast as the broker takes them."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic].result()
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 20,
-                         "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000})
+                         "batch.num.messages": 10000, "queue.buffering.max.messages": 500_000})
     for key, value in events:
-        producer.produce(topic, key=key, value=value)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:  # the local queue is full: let it drain
+                producer.poll(0.1)
         producer.poll(0)
-    assert producer.flush(60) == 0, "pre-fill did not complete"
+    assert producer.flush(120) == 0, "pre-fill did not complete"
 
 
 def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int) -> float:
     name = f"bench-{os.getpid()}-{run}"
     topic = f"bench.replication.{name}"
     prefill(env["KAFKA_BOOTSTRAP_SERVERS"], topic, events)
-    with psycopg.connect(env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_customers_replica")  # recreated: follows the replica's migrations
-        conn.execute("CREATE TABLE bench_customers_replica (LIKE customers_replica INCLUDING ALL)")
-    spec = {"pairs": [{"name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
-                       "target": {"service": "inventory", "table": "bench_customers"},
-                       "key": {"id": "orders_customer_id"}, "columns": {"name": "name", "country": "country"},
-                       "delete_policy": "delete"}]}
-    spec_file = Path(tempfile.mkstemp(suffix=".json")[1])
-    spec_file.write_text(json.dumps(spec))
-    port = 20000 + (os.getpid() + run) % 10000
-    log = Path(tempfile.gettempdir()) / f"{name}.log"
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec_file),
-                                 "--web-port", str(port), "--batch-max", str(batch_max), "--loglevel", "warning"],
-                                cwd=REPO, env={**os.environ, **env}, stdout=log_fh, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"worker did not start; see {log}")
-            time.sleep(0.01)
-        started = time.monotonic()
-        with psycopg.connect(env["INVENTORY_OBSERVER_URL"], autocommit=True) as conn:
-            while True:
-                row = conn.execute("SELECT count(*), coalesce(sum(cdc_position), 0) "
-                                   "FROM bench_customers_replica").fetchone()
-                assert row is not None
-                rows, total = row
-                if rows == expected_rows and total == expected_sum:
-                    break
-                if time.monotonic() - started > 600:
-                    raise SystemExit(f"replica incomplete after 600 s: {rows}/{expected_rows} rows")
-                time.sleep(0.01)
-        return len(events) / (time.monotonic() - started)
+        with our_worker(env, name, topic, with_version=False, batch_max=batch_max):
+            started = time.monotonic()
+            with psycopg.connect(env["INVENTORY_OBSERVER_URL"], autocommit=True) as conn:
+                while True:
+                    row = conn.execute("SELECT count(*), coalesce(sum(cdc_position), 0) "
+                                       "FROM bench_customers_replica").fetchone()
+                    assert row is not None
+                    rows, total = row
+                    if rows == expected_rows and total == expected_sum:
+                        break
+                    if time.monotonic() - started > 600:
+                        raise SystemExit(f"replica incomplete after 600 s: {rows}/{expected_rows} rows")
+                    time.sleep(0.01)
+            return len(events) / (time.monotonic() - started)
     finally:
-        proc.terminate()
-        proc.wait(30)
-        spec_file.unlink(missing_ok=True)
         AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}).delete_topics(
             [topic, f"dlq.replication.{name}"], operation_timeout=30)
 

@@ -22,24 +22,40 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {cores} cores, {mem_gb:.0f} GiB, Python {platform.python_version()}"
 
 
+Section = tuple[str, list[str], object]   # (json key, markdown lines, json data)
+
+
 def write(folder: Path, meta: dict, ceiling: list[float], captured: list[float],
-          races: list[RaceResult]) -> Path:
+          races: list[RaceResult], extra: list[Section] | None = None) -> Path:
+    """results.md with the sections of the phases that ran; `extra` adds later phases' sections."""
     folder.mkdir(parents=True, exist_ok=True)
-    ours = [r for r in races if r.side == "ours"]
-    peer = [r for r in races if r.side == "jdbc-sink"]
+    extra = extra or []
     (folder / "results.json").write_text(json.dumps(
         {**meta, "ceiling_changes_per_s": ceiling, "debezium_changes_per_s": captured,
-         "races": [asdict(r) | {"events_per_s": r.events_per_s} for r in races]}, indent=2))
-    med = {side: {k: _median([getattr(r, k) for r in rs]) for k in ("events_per_s", "cpu_per_1000", "peak_rss_mb")}
-           for side, rs in (("ours", ours), ("jdbc-sink", peer))}
-    ratio = med["ours"]["events_per_s"] / med["jdbc-sink"]["events_per_s"] if peer else float("nan")
-    all_correct = all(r.correct for r in races)
+         "races": [asdict(r) | {"events_per_s": r.events_per_s} for r in races],
+         **{key: data for key, _, data in extra}}, indent=2))
     lines = [
         f"# Benchmark results — {meta['date']}",
         "",
         f"Machine: {meta['machine']}. Command: `{meta['command']}`. Each figure is the median of "
         f"{meta['runs']} runs, the two sides alternating (ours, peer, ours, peer, ...).",
         "",
+    ]
+    if ceiling:
+        lines += _source_section(meta, ceiling, captured)
+    if races:
+        lines += _sink_section(races)
+    for _, section, _ in extra:
+        lines += section
+    (folder / "results.md").write_text("\n".join(lines))
+    if ceiling and races:
+        _plot(folder, ceiling, captured, [r for r in races if r.side == "ours"],
+              [r for r in races if r.side == "jdbc-sink"])
+    return folder / "results.md"
+
+
+def _source_section(meta: dict, ceiling: list[float], captured: list[float]) -> list[str]:
+    return [
         f"Backlog: {meta['changes']:,} committed changes ({meta['inserts']:,} inserts, {meta['updates']:,} updates, "
         f"{meta['deletes']:,} deletes) on one table, {meta['rows']:,} rows at the end.",
         "",
@@ -54,6 +70,16 @@ def write(folder: Path, meta: dict, ceiling: list[float], captured: list[float],
         "",
         f"Debezium captures at **{_median(captured) / _median(ceiling):.0%}** of the source ceiling.",
         "",
+    ]
+
+
+def _sink_section(races: list[RaceResult]) -> list[str]:
+    ours = [r for r in races if r.side == "ours"]
+    peer = [r for r in races if r.side == "jdbc-sink"]
+    med = {side: {k: _median([getattr(r, k) for r in rs]) for k in ("events_per_s", "cpu_per_1000", "peak_rss_mb")}
+           for side, rs in (("ours", ours), ("jdbc-sink", peer))}
+    ratio = med["ours"]["events_per_s"] / med["jdbc-sink"]["events_per_s"] if peer else float("nan")
+    lines = [
         "## Sink only: the same captured topic drained into an empty replica",
         "",
         "| side | events/s | CPU-s per 1,000 events | peak RSS (MB) | replica = source |",
@@ -63,19 +89,16 @@ def write(folder: Path, meta: dict, ceiling: list[float], captured: list[float],
         key = "ours" if side.startswith("ours") else "jdbc-sink"
         lines.append(f"| {side} | {med[key]['events_per_s']:,.0f} | {med[key]['cpu_per_1000']:.3f} | "
                      f"{med[key]['peak_rss_mb']:.0f} | {'yes' if all(r.correct for r in rs) else '**NO**'} |")
-    lines += [
+    return lines + [
         "",
         f"Throughput ratio ours / JDBC sink: **{ratio:.2f}x** (goal >= 3x: {'met' if ratio >= 3 else 'not met'}).",
-        f"Every replica identical to the source: {'yes' if all_correct else '**NO**'}.",
+        f"Every replica identical to the source: {'yes' if all(r.correct for r in races) else '**NO**'}.",
         "",
         "Runs (events/s): " + "; ".join(f"{r.side} {r.events_per_s:,.0f}" for r in races),
         "",
         "![throughput](throughput.png)",
         "",
     ]
-    (folder / "results.md").write_text("\n".join(lines))
-    _plot(folder, ceiling, captured, ours, peer)
-    return folder / "results.md"
 
 
 def _plot(folder: Path, ceiling: list[float], captured: list[float], ours: list[RaceResult],

@@ -134,12 +134,19 @@ def _background_workers(settings: StackSettings, mode: str | None) -> list[Backg
     return workers
 
 
+def running_saga_workers(settings: StackSettings, mode: str) -> list[str]:
+    """Saga workers of `mode` that `workers start` left running in the background."""
+    from streams.sagas.worker import names
+
+    return [n for n in names(mode) if read_pid(_pid_file(settings, _saga_worker_name(mode, n)))]
+
+
 def _refuse_mixed_modes(settings: StackSettings, mode: str) -> None:
     """Both modes at once would run every saga twice (an orchestrator and the choreography)."""
-    from streams.sagas.worker import MODES, names
+    from streams.sagas.worker import MODES
 
-    for other in MODES:
-        running = [n for n in names(other) if other != mode and read_pid(_pid_file(settings, _saga_worker_name(other, n)))]
+    for other in (m for m in MODES if m != mode):
+        running = running_saga_workers(settings, other)
         if running:
             Console(stderr=True).print(f"[red]refused:[/red] saga workers of the {other} mode are running "
                                        f"({', '.join(running)}); stop them first (make workers-stop)")
