@@ -62,7 +62,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	@$(VENV)/bin/pip install -q -e '.[bench]' >&2
 	@touch $@
 
-bench: $(VENV)/.bench-installed ## source ceiling, Debezium capture, sink race vs the Debezium JDBC sink -> bench-results/<time>/
+bench: $(VENV)/.bench-installed ## source ceiling, capture, sink race and end-to-end latency vs the JDBC sink, 1M-row memory, saga curve -> bench-results/<time>/
 	$(CDC) bench $(BENCH_ARGS)
 
 bench-replication: install ## events/s of one worker draining a pre-filled topic (median of runs)

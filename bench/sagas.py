@@ -184,6 +184,9 @@ def _hops(env: dict[str, str], mode: str, saga_ids: list[str], captured: Capture
             cmd, rep = captured.get(("command", s, st, a)), captured.get(("reply", s, st, a))
             if cmd is None or rep is None or key not in replied:
                 continue
+            times = (t_sent, cmd, handled[key], rep, replied[key])
+            if any(b < a for a, b in zip(times, times[1:], strict=False)):
+                continue  # a resend or a replay: its timestamps belong to different attempts
             spans["1 command: commit -> captured"].append(cmd - t_sent)
             spans["2 command: captured -> participant commit"].append(handled[key] - cmd)
             spans["3 reply: commit -> captured"].append(rep - handled[key])
@@ -195,6 +198,8 @@ def _hops(env: dict[str, str], mode: str, saga_ids: list[str], captured: Capture
             if not asked_by:
                 continue
             ev = min(asked_by)
+            if not t_sent <= ev <= handled[key]:
+                continue  # a repeated event: its timestamps belong to different attempts
             spans["1 event: commit -> captured"].append(ev - t_sent)
             spans["2 event: captured -> next participant commit"].append(handled[key] - ev)
     return {hop: statistics.median(v) * 1000 for hop, v in sorted(spans.items()) if v}

@@ -124,8 +124,10 @@ if __name__ == "__main__":
 
 @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(ctx: typer.Context) -> None:
-    """Benchmarks on the running stack: source ceiling, Debezium capture, sink race vs the JDBC sink
-    (options: --changes N, --runs N, --out DIR); writes bench-results/<time>/results.md and plots."""
+    """Benchmarks on the running stack: source ceiling, Debezium capture, sink race and end-to-end
+    latency vs the JDBC sink, worker memory over 1M rows, saga throughput/latency in both modes
+    (options: --phases, --changes, --runs, --rates, --memory-rows, --saga-rates, --out; see
+    `python -m bench.run --help`); writes bench-results/<time>/results.md and plots."""
     from bench.run import main as run_bench
 
     run_bench(list(ctx.args))

@@ -5,6 +5,7 @@ if it cannot be parsed, and acknowledged only after its transaction committed.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 import faust
 import psycopg
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from pydantic import ValidationError
 
 from schemas.envelope import MalformedEvent
 from schemas.orders import OrderPlaced
@@ -82,8 +82,7 @@ async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConn
                     with liveness.retrying():  # waiting on purpose is not a stall
                         await asyncio.sleep(delay)
                 continue
-            if kind is ErrorKind.BAD_ROWS or isinstance(exc, (KeyError, ValueError, TypeError, ArithmeticError)):
-                # the message, not the deployment, is wrong: dead-letter it (the saga's timeout takes over)
+            if _bad_message(exc):
                 raise MalformedEvent(f"{type(exc).__name__}: {exc}") from exc
             log.critical("%s: cannot go on: %s. Exiting without acknowledging.", what, exc)
             logging.shutdown()
@@ -95,21 +94,52 @@ def _raw(message) -> RawMessage:
                       tuple(message.headers or ()), message.timestamp)
 
 
+def _bad_message(exc: Exception) -> bool:
+    """The message, not the deployment or the database, is wrong: dead-letter it (the saga's
+    timeout takes over)."""
+    return classify(exc) is ErrorKind.BAD_ROWS or isinstance(exc, (KeyError, ValueError, TypeError, ArithmeticError))
+
+
+async def apply_batch(conn: psycopg.AsyncConnection, msgs: list[RawMessage],
+                      handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]],
+                      together: bool = True) -> list[DeadLetter]:
+    """A batch in one transaction: one commit (one WAL flush) for many messages, which is what
+    bounded the orchestrator's throughput. Each message runs in a savepoint, so a bad one is
+    dead-lettered alone; a transient error rolls the whole batch back and it is redone.
+    `together=False`: one transaction per message (after a deadlock between batches)."""
+    dead: list[DeadLetter] = []
+    async with conn.transaction() if together else contextlib.nullcontext():
+        for msg in msgs:
+            try:
+                async with conn.transaction():
+                    await handle(conn, msg)
+            except Exception as exc:  # noqa: BLE001 - classified: bad messages go to the DLQ, the rest up
+                if not _bad_message(exc):
+                    raise
+                dead.append(DeadLetter(msg, f"malformed: {type(exc).__name__}: {exc}"[:1000]))
+    return dead
+
+
 def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str, liveness: Liveness,
-             handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
+            handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
 
     @app.agent(topic, name=name, isolated_partitions=True)
     async def agent(stream):  # one actor per partition: one saga's messages stay in order
         db = Database(dsn, app.conf.id)
         async for events in stream.noack_take(200, within=0.01):
-            dead = []
-            for event in events:
-                msg = _raw(event.message)
+            msgs = [_raw(event.message) for event in events]
+            dead: list[DeadLetter] = []
+
+            async def work(conn: psycopg.AsyncConnection, msgs: list[RawMessage] = msgs,
+                           dead: list[DeadLetter] = dead) -> None:
                 try:
-                    await run_durably(name, db, lambda conn, msg=msg: handle(conn, msg), liveness)
-                except (MalformedEvent, ValidationError) as exc:
-                    dead.append(DeadLetter(msg, f"malformed: {exc}"[:1000]))
+                    dead[:] = await apply_batch(conn, msgs, handle)
+                except psycopg.errors.DeadlockDetected:
+                    # another actor took the same rows in another order: redo it a message at a time
+                    dead[:] = await apply_batch(conn, msgs, handle, together=False)
+
+            await run_durably(name, db, work, liveness)
             if dead:
                 await dlq.publish(dead)
             last: dict[tuple[str, int], int] = {}

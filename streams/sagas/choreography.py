@@ -11,8 +11,10 @@ How it flows
   the step's retries (without limit at or after the pivot), then gives up with `abandon`: the
   asked participant undoes its step only if it never acted (it alone knows, under its lock, so
   a late success and the give-up cannot both win); if it did act, its success stands and the
-  saga goes on. A compensation that fails is resent after a growing back-off; one that keeps
-  failing or timing out ends the saga with `quarantine` (FAILED, needs a person).
+  saga goes on. A repeated ask publishes nothing: the first answer is durable in the outbox,
+  and answering repeats would ripple down the rest of the saga. A compensation that fails is
+  resent after a growing back-off; one that keeps failing or timing out ends the saga with
+  `quarantine` (FAILED, needs a person).
 """
 from __future__ import annotations
 

@@ -125,9 +125,8 @@ class Participant:
         if ask.cancel_only:
             await participant.lock_step(conn, e.saga_id, ask.step)
             if await participant.acted(conn, e.saga_id, ask.step):
-                # the asker gave up, but this step did act: its success stands, say it again
-                await _publish_outcome(conn, self.defn, self.me, choreography.outcome_event(
-                    self.defn, e.saga_id, ask.step, "action", "succeeded", None, ask.attempt, e.payload, now))
+                # the asker gave up, but this step did act: its success stands (its event, in the
+                # outbox since then, answers the asker's watch and moves the saga on)
                 return
         name = step.command if ask.phase == "action" else step.compensation
         assert name is not None
@@ -139,7 +138,7 @@ class Participant:
             await _publish_outcome(conn, self.defn, self.me, choreography.outcome_event(
                 self.defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, cmd.payload, now))
 
-        await participant.handle(conn, self.handlers, cmd, now, publish)
+        await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False)
 
     async def scan_watches(self, conn: psycopg.AsyncConnection, now: float, limit: int = 100) -> int:
         """Due watches, taken by whichever worker of this participant locks them first."""

@@ -55,19 +55,24 @@ async def _record(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str, 
 
 
 async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand,
-                 now: float | None = None, publish: Publish = reply_to_orchestrator) -> SagaReply:
+                 now: float | None = None, publish: Publish = reply_to_orchestrator,
+                 answer_repeats: bool = True) -> SagaReply:
+    """`answer_repeats=False`: a repeated command publishes nothing (its first answer is in the
+    outbox already, durable); the choreography needs it, or every repeat would ripple down the saga."""
     now = time.time() if now is None else now
     async with conn.transaction():
         await lock_step(conn, cmd.saga_id, cmd.step)
         done = await _recorded(conn, cmd, cmd.action)
-        if done is not None and not (cmd.action == "compensation" and done[0] == "failed"):
+        repeat = done is not None and not (cmd.action == "compensation" and done[0] == "failed")
+        if done is not None and repeat:
             reason = done[1] if done[0] == "failed" else None
         else:  # first time, or a compensation that failed before and is tried again
             reason = await _decide(conn, handlers, cmd, now)
             await _record(conn, cmd, cmd.action, reason)
         reply = SagaReply(saga_id=cmd.saga_id, step=cmd.step, action=cmd.action,
                           outcome="failed" if reason else "succeeded", reason=reason)
-        await publish(conn, cmd, reply)
+        if answer_repeats or not repeat:
+            await publish(conn, cmd, reply)
     return reply
 
 

@@ -13,6 +13,7 @@ from faust import Worker
 from connectors.topics import ensure_topics
 from streams.sagas.apps import SagaWorkerSettings, create_orchestrator_app, create_participant_app
 from streams.sagas.handlers import HANDLERS
+from streams.sagas.handover import hand_over_orders
 
 MODES = ("orchestration", "choreography")
 PARTICIPANTS = tuple(HANDLERS)
@@ -30,6 +31,7 @@ def run(name: str, ws: SagaWorkerSettings, mode: str = "orchestration", loglevel
     if name not in names(mode):
         raise SystemExit(f"unknown saga worker {name!r} in the {mode} mode; known: {', '.join(names(mode))}")
     ensure_topics(ws.bootstrap, [f"dlq.saga.{name}"])
+    hand_over_orders(ws.bootstrap, mode, name)
     with contextlib.suppress(ImportError):
         import uvloop
 

@@ -28,3 +28,10 @@ def test_the_newest_confirmed_mark_is_the_horizon_and_stays_until_a_newer_one_is
     marks.append((400, T[3]))
     assert purge_horizon(marks, 1_000) == T[3]
     assert len(marks) == 1
+
+
+def test_a_mode_switch_starts_where_the_other_mode_stopped_never_earlier():
+    from streams.sagas.handover import handed_over
+
+    assert handed_over({0: 5, 1: 7, 2: -1}, {0: 9, 1: 3, 2: 4}) == {0: 9, 2: 4}
+    assert handed_over({0: 5}, {0: -1}) == {}, "the other mode never read it: nothing to hand over"
