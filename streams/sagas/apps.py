@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import faust
 import psycopg
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from psycopg.pq import TransactionStatus
 
 from schemas.envelope import MalformedEvent
 from schemas.orders import OrderPlaced
@@ -100,22 +101,32 @@ def _bad_message(exc: Exception) -> bool:
     return classify(exc) is ErrorKind.BAD_ROWS or isinstance(exc, (KeyError, ValueError, TypeError, ArithmeticError))
 
 
+class _Isolate(Exception):
+    """A bad message left the batch's transaction unusable: redo the batch a message at a time."""
+
+
 async def apply_batch(conn: psycopg.AsyncConnection, msgs: list[RawMessage],
                       handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]],
                       together: bool = True) -> list[DeadLetter]:
-    """A batch in one transaction: one commit (one WAL flush) for many messages, which is what
-    bounded the orchestrator's throughput. Each message runs in a savepoint, so a bad one is
+    """A batch in one transaction: one commit (one WAL flush) for many messages. Each handler
+    keeps its SQL in its own transaction block (a savepoint here), so a bad message is
     dead-lettered alone; a transient error rolls the whole batch back and it is redone.
-    `together=False`: one transaction per message (after a deadlock between batches)."""
+    `together=False`: one transaction per message (after a deadlock between batches, or a bad
+    message that left the batch's transaction unusable)."""
     dead: list[DeadLetter] = []
     async with conn.transaction() if together else contextlib.nullcontext():
         for msg in msgs:
             try:
-                async with conn.transaction():
+                if together:
                     await handle(conn, msg)
+                else:
+                    async with conn.transaction():
+                        await handle(conn, msg)
             except Exception as exc:  # noqa: BLE001 - classified: bad messages go to the DLQ, the rest up
                 if not _bad_message(exc):
                     raise
+                if together and conn.info.transaction_status == TransactionStatus.INERROR:
+                    raise _Isolate from exc
                 dead.append(DeadLetter(msg, f"malformed: {type(exc).__name__}: {exc}"[:1000]))
     return dead
 
@@ -135,8 +146,9 @@ def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher
                            dead: list[DeadLetter] = dead) -> None:
                 try:
                     dead[:] = await apply_batch(conn, msgs, handle)
-                except psycopg.errors.DeadlockDetected:
-                    # another actor took the same rows in another order: redo it a message at a time
+                except (psycopg.errors.DeadlockDetected, _Isolate):
+                    # another actor took the same rows in another order, or a bad message broke
+                    # the batch's transaction: redo it a message at a time
                     dead[:] = await apply_batch(conn, msgs, handle, together=False)
 
             await run_durably(name, db, work, liveness)
