@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench import source
@@ -90,8 +90,6 @@ def stop_capture(connect_url: str, name: str) -> None:
 
 def skip_to_end(bootstrap: str, group: str, topic: str) -> None:
     """Commit the topic's end offsets for `group` before it starts: it reads only what comes next."""
-    from confluent_kafka import Consumer
-
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdc-bench-probe", "enable.auto.commit": False})
     try:
         ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])

@@ -1,7 +1,8 @@
 """Faust apps of the saga runtime: one per participant (its commands topic) and the
-orchestrator (order events, replies, and a timer that scans due timeouts). Every message is
-handled in its own database transaction, retried while the database is down, dead-lettered
-if it cannot be parsed, and acknowledged only after its transaction committed."""
+orchestrator (order events, replies, and a timer that scans due timeouts). Each batch of a
+partition is one database transaction (each message in its own savepoint), retried while the
+database is down; a message that cannot be handled is dead-lettered alone; offsets are
+acknowledged only after the commit."""
 from __future__ import annotations
 
 import asyncio
@@ -203,20 +204,47 @@ def install_housekeeping(app: faust.App, ws: SagaWorkerSettings, service: str, t
     return hk
 
 
+class SagaApp:
+    """What every saga worker has, built once: its Faust app, a dead-letter topic
+    (dlq.saga.<worker>), a liveness watchdog, durable timers, housekeeping and /healthz. Add
+    consumers and timers, then `done()`."""
+
+    def __init__(self, app_id: str, worker: str, service: str, ws: SagaWorkerSettings) -> None:
+        self.ws, self.service = ws, service  # service: whose database the worker writes
+        self.app = new_app(app_id, ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
+        self.dlq = DeadLetterPublisher(ws.bootstrap, f"dlq.saga.{worker}", app_id)
+        self.liveness = Liveness(ws.stall_restart)
+        self.topics: list[str] = []
+
+    def consume(self, topic: str, name: str,
+                handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
+        consume(self.app, topic, name, self.dlq, self.ws.dsn, self.liveness, handle)
+        self.topics.append(topic)
+
+    def every(self, name: str, work: Callable[[psycopg.AsyncConnection], Awaitable[object]]) -> None:
+        """A timer over state kept in the database (any worker may run it), retried while it is down."""
+        db = Database(self.ws.dsn, f"{self.app.conf.id}-{name}")
+
+        @self.app.timer(interval=self.ws.timeout_scan_every, name=name)
+        async def tick() -> None:
+            await run_durably(name, db, work, self.liveness)
+
+    def done(self) -> faust.App:
+        hk = install_housekeeping(self.app, self.ws, self.service, self.topics, self.liveness)
+        health_page(self.app, self.liveness, lambda: {"housekeeping": hk.stats()})
+        return self.app
+
+
 def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
     handlers = HANDLERS[service]
-    app = new_app(f"cdc-saga-{service}", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
-    dlq = DeadLetterPublisher(ws.bootstrap, f"dlq.saga.{service}", f"saga-{service}")
+    saga = SagaApp(f"cdc-saga-{service}", service, service, ws)
 
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         envelope = parse_outbox(msg.key, msg.value, list(msg.headers))
         await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
 
-    liveness = Liveness(ws.stall_restart)
-    consume(app, commands_topic(service), f"{service}-commands", dlq, ws.dsn, liveness, handle)
-    hk = install_housekeeping(app, ws, service, [commands_topic(service)], liveness)
-    health_page(app, liveness, lambda: {"housekeeping": hk.stats()})
-    return app
+    saga.consume(commands_topic(service), f"{service}-commands", handle)
+    return saga.done()
 
 
 def saga_metrics(app: faust.App, dsn: str) -> None:
@@ -241,8 +269,7 @@ def place_order(ws: SagaWorkerSettings) -> SagaDefinition:
 
 def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
     defn = place_order(ws)
-    app = new_app("cdc-saga-orchestrator", ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
-    dlq = DeadLetterPublisher(ws.bootstrap, "dlq.saga.orchestrator", "saga-orchestrator")
+    saga = SagaApp("cdc-saga-orchestrator", "orchestrator", "orchestrator", ws)
 
     async def on_order_event(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
@@ -254,17 +281,9 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
         await orchestrator.on_reply(conn, defn, SagaReply.model_validate(event.payload), time.time())
 
-    saga_metrics(app, ws.dsn)
-    liveness = Liveness(ws.stall_restart)
-    consume(app, order_events_topic(), "order-events", dlq, ws.dsn, liveness, on_order_event)
-    consume(app, replies_topic(), "saga-replies", dlq, ws.dsn, liveness, on_reply)
-    timer_db = Database(ws.dsn, "cdc-saga-timeouts")
-
-    @app.timer(interval=ws.timeout_scan_every)
-    async def timeouts() -> None:  # durable timeouts: state in the database, any worker may scan
-        await run_durably("timeouts", timer_db, lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()),
-                          liveness)
-
-    hk = install_housekeeping(app, ws, "orchestrator", [order_events_topic(), replies_topic()], liveness)
-    health_page(app, liveness, lambda: {"housekeeping": hk.stats()})
-    return app
+    saga_metrics(saga.app, ws.dsn)
+    saga.consume(order_events_topic(), "order-events", on_order_event)
+    saga.consume(replies_topic(), "saga-replies", on_reply)
+    # durable timeouts: the deadlines are in the database, any orchestrator worker may scan them
+    saga.every("timeouts", lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()))
+    return saga.done()
