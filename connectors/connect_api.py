@@ -29,8 +29,12 @@ class ConnectorState:
 
 def _rebalancing(resp: httpx.Response) -> bool:
     """Connect answers 409, or 500 'rebalance is expected', while its workers rebalance (just
-    after start or a config change): the request is fine, only early."""
-    return resp.status_code == 409 or (resp.status_code == 500 and "rebalance" in resp.text.lower())
+    after start or a config change): the request is fine, only early. The transport's response
+    is still a stream: a 500's body is read here (and kept for the caller) to tell which."""
+    if resp.status_code == 500:
+        resp.read()
+        return "rebalance" in resp.text.lower()
+    return resp.status_code == 409
 
 
 class _RetryingTransport(httpx.HTTPTransport):
