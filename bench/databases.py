@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from services.catalog import SERVICES, Service
+from services.registry import ServiceSpec, current
 from stack.postgres import SUPERUSER
 from stack.roles import dsn
 from stack.secrets import read_env_file, secret_name
@@ -22,8 +22,8 @@ PEER_DB = "bench_jdbc"
 PUBLICATION = "bench_pub"
 
 
-def _service(name: str) -> Service:
-    return next(s for s in SERVICES if s.name == name)
+def _service(name: str) -> ServiceSpec:
+    return current().service(name)
 
 
 @dataclass(frozen=True)

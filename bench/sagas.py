@@ -19,9 +19,9 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.our_worker import healthy_process
-from services.orders.commands import OrderLine, place_order
+from services.ecommerce.orders.commands import OrderLine, place_order
 from streams.sagas.choreography_runtime import monitor_subscriptions
-from streams.sagas.place_order import PLACE_ORDER
+from streams.sagas.enabled import enabled
 from streams.sagas.topics import commands_topic, replies_topic
 from streams.sagas.worker import names
 
@@ -56,7 +56,7 @@ def saga_workers(env: dict[str, str], mode: str) -> Iterator[None]:
 def _topics(mode: str) -> list[str]:
     if mode == "orchestration":
         return [*(commands_topic(p) for p in PARTICIPANTS), replies_topic()]
-    return monitor_subscriptions(PLACE_ORDER)
+    return monitor_subscriptions(enabled())
 
 
 def _ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:

@@ -15,7 +15,7 @@ from connectors import configs
 from connectors.connect_api import ConnectClient, ConnectError, ConnectorState
 from connectors.deploy import DeployRefused
 from connectors.deploy import deploy as run_deploy
-from services import catalog
+from services.registry import current
 from stack.roles import dsn
 from stack.secrets import read_env_file, secret_name
 from stack.settings import StackSettings
@@ -92,7 +92,7 @@ def delete(name: str, drop_slot: bool = typer.Option(False, "--drop-slot",
 
 def _drop_slot(service_name: str, slot: str) -> None:
     settings = StackSettings.from_env()
-    svc = catalog.get(service_name)
+    svc = current().service(service_name)
     su = dsn("postgres", read_env_file(settings.secrets_file)[secret_name(svc, "superuser")],
              settings.pg_ports[svc.name], svc.database)
     with psycopg.connect(su, autocommit=True) as conn:

@@ -1,12 +1,15 @@
-"""`cdc demo`: writes a few customers and orders (state + outbox in one transaction) and shows
-their change events arriving on Kafka, as Debezium captured them."""
+"""`cdc demo`: every enabled domain's demo, each in its own part, and the helpers they share:
+show a domain's writes arriving on Kafka as Debezium captured them, its replicas converging,
+and its sagas ending with the timeline of one."""
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterable
 
 import psycopg
+import typer
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
@@ -14,10 +17,24 @@ from rich.table import Table
 from cli import stack_env
 from schemas.envelope import ChangeEvent, MalformedEvent, Tombstone, parse_change
 from schemas.outbox import parse_outbox
+from services.registry import SAGA_STORE, DemoContext, current
 
 out = Console(width=120)
-ROW_TOPICS = ["orders.public.customers", "orders.public.orders", "orders.public.order_items"]
-OUTBOX_TOPICS = ["outbox.event.customer", "outbox.event.order"]
+TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED")
+
+
+def demo(domain: list[str] = typer.Option(None, "--domain", help="Only this domain's part (repeatable).")) -> None:
+    """Run the demo of every enabled domain (CDC_DOMAINS), each in its own part."""
+    env = stack_env.load()
+    tag = uuid.uuid4().hex[:6]
+    domains = [d for d in current().domains if d.demo and (not domain or d.name in domain)]
+    if not domains:
+        out.print("[red]no enabled domain has a demo[/red]")
+        raise typer.Exit(1)
+    for d in domains:
+        out.rule(f"[bold]{d.name}[/bold]: {d.description}")
+        assert d.demo is not None
+        d.demo(DemoContext(env=env, tag=tag, out=out))
 
 
 def _consumer_at_end(bootstrap: str, topics: list[str]) -> Consumer:
@@ -33,46 +50,13 @@ def _consumer_at_end(bootstrap: str, topics: list[str]) -> Consumer:
     return consumer
 
 
-def _new_id(conn: psycopg.Connection, query: str, params: tuple) -> int:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None, "INSERT ... RETURNING returned no row"
-    return int(row[0])
-
-
-def _write_sample_data(url: str, tag: str) -> int:
-    """Register customers and place orders; each business change writes its outbox row in the same transaction."""
-    writes = 0
-    with psycopg.connect(url) as conn:
-        for i, (name, country) in enumerate([("Ada Lovelace", "GB"), ("Grace Hopper", "US"), ("Rosalind Franklin", "GB")]):
-            with conn.transaction():
-                cid = _new_id(conn, "INSERT INTO customers (name, email, country, document_number, phone) "
-                              "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                              (name, f"{tag}-{i}@example.org", country, f"DOC-{tag}-{i}", "+1-555-0100"))
-                conn.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
-                             "VALUES (gen_random_uuid(), 'customer', %s, 'CustomerRegistered', %s)",
-                             (str(cid), json.dumps({"id": cid, "name": name})))
-                oid = _new_id(conn, "INSERT INTO orders (customer_id, total) VALUES (%s, 42.50) RETURNING id", (cid,))
-                conn.execute("INSERT INTO order_items (order_id, sku, quantity, unit_price) VALUES (%s, 'SKU-1', 1, 42.50)",
-                             (oid,))
-                conn.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
-                             "VALUES (gen_random_uuid(), 'order', %s, 'OrderPlaced', %s)",
-                             (str(oid), json.dumps({"order_id": oid, "customer_id": cid, "total": "42.50"})))
-                writes += 5
-            with conn.transaction():
-                conn.execute("UPDATE customers SET address = %s, updated_at = now() WHERE id = %s",
-                             (f"{i} Demo Street", cid))
-                writes += 1
-    return writes
-
-
-def demo(timeout: float = 60.0) -> None:
-    """Write sample customers and orders, then show their change events arriving on Kafka."""
-    env = stack_env.load()
-    consumer = _consumer_at_end(env["KAFKA_BOOTSTRAP_SERVERS"], ROW_TOPICS + OUTBOX_TOPICS)
-    tag = uuid.uuid4().hex[:6]
+def show_captured(ctx: DemoContext, row_topics: list[str], outbox_topics: list[str], write: Callable[[], int],
+                  timeout: float = 60.0) -> None:
+    """Call `write` (it returns how many changes it committed) and show their events arriving."""
+    consumer = _consumer_at_end(ctx.env["KAFKA_BOOTSTRAP_SERVERS"], row_topics + outbox_topics)
     started = time.monotonic()
-    expected = _write_sample_data(env["ORDERS_DATABASE_URL"], tag)
-    out.print(f"wrote {expected} changes to the orders database (tag {tag}); waiting for their events ...")
+    expected = write()
+    ctx.out.print(f"wrote {expected} changes (tag {ctx.tag}); waiting for their events ...")
     table = Table("topic", "key", "op / event type", "position (LSN)", "ms", title="captured change events")
     seen = 0
     try:
@@ -82,7 +66,7 @@ def demo(timeout: float = 60.0) -> None:
                 continue
             elapsed = f"{(time.monotonic() - started) * 1000:.0f}"
             try:
-                if msg.topic() in OUTBOX_TOPICS:
+                if msg.topic() in outbox_topics:
                     event = parse_outbox(msg.key(), msg.value(), msg.headers())
                     table.add_row(msg.topic(), event.aggregate_id, event.event_type, "-", elapsed)
                     seen += 1
@@ -98,36 +82,61 @@ def demo(timeout: float = 60.0) -> None:
             seen += 1
     finally:
         consumer.close()
-    out.print(table)
+    ctx.out.print(table)
     if seen < expected:
-        out.print(f"[red]only {seen} of {expected} events arrived within {timeout:.0f}s[/red]")
+        ctx.out.print(f"[red]only {seen} of {expected} events arrived within {timeout:.0f}s[/red]")
         raise SystemExit(1)
-    out.print(f"[green]all {expected} changes captured[/green]: service DB -> Debezium -> Kafka")
-    _show_replication(env, tag)
-    from cli import demo_sagas
-
-    demo_sagas.run(env, tag, out)
+    ctx.out.print(f"[green]all {expected} changes captured[/green]: service DB -> Debezium -> Kafka")
 
 
-def _show_replication(env: dict[str, str], tag: str) -> None:
-    """The workers (make workers) copy the customers into inventory, invoicing and shipping."""
+def show_replication(ctx: DemoContext, pair_names: Iterable[str]) -> None:
+    """Wait until the pairs converge (the workers of `make workers` apply them) and show each replica's newest row."""
     from cli.observe_cmd import _table
     from observe.replication import wait_converged
     from streams import spec as spec_mod
 
-    pairs = list(spec_mod.load().pairs)
-    with out.status("waiting for the replicas to converge"):
-        reports = wait_converged(pairs, env, timeout=90)
-    out.print(_table(reports))
+    spec = spec_mod.load_enabled()
+    pairs = [spec.pair(n) for n in pair_names]
+    with ctx.out.status("waiting for the replicas to converge"):
+        reports = wait_converged(pairs, ctx.env, timeout=90)
+    ctx.out.print(_table(reports))
     for pair in pairs:
-        url = env[f"{pair.target.service.upper()}_DATABASE_URL"]
+        url = ctx.env[f"{current().service(pair.target.service).env_prefix}_DATABASE_URL"]
+        key = next(iter(pair.key.values()))
         with psycopg.connect(url) as conn:
-            cur = conn.execute(f"SELECT * FROM {pair.target.table} ORDER BY orders_customer_id DESC LIMIT 1")
+            cur = conn.execute(f"SELECT * FROM {pair.target.table} ORDER BY {key} DESC LIMIT 1")
             cols = [d.name for d in cur.description or []]
             row = cur.fetchone()
-        out.print(f"{pair.target.service}.{pair.target.table} (newest): {dict(zip(cols, row, strict=True)) if row else '-'}")
+        ctx.out.print(f"{pair.target.service}.{pair.target.table} (newest): "
+                      f"{dict(zip(cols, row, strict=True)) if row else '-'}")
     if not all(r.converged for r in reports):
-        out.print("[red]replication did not converge[/red]")
+        ctx.out.print("[red]replication did not converge[/red]")
         raise SystemExit(1)
-    out.print("[green]replicas converged[/green]: Kafka -> Faust workers -> inventory, invoicing, shipping "
-              "(no document number or phone anywhere but orders)")
+    ctx.out.print("[green]replicas converged[/green]: Kafka -> Faust workers -> target databases "
+                  "(private columns nowhere but their own service)")
+
+
+def wait_sagas(ctx: DemoContext, saga: str, business_keys: list[str], timeout: float = 90.0) -> dict[str, str]:
+    """State of each saga (by business key) once all ended, or at the deadline."""
+    url = ctx.env[f"{SAGA_STORE.upper()}_OBSERVER_URL"]
+    deadline = time.monotonic() + timeout
+    with ctx.out.status(f"waiting for every {saga} saga to end"), psycopg.connect(url) as conn:
+        while True:
+            states: dict[str, str] = dict(conn.execute(
+                "SELECT business_key, state FROM saga_instances WHERE split_part(saga_type, '/', 1) = %s "
+                "AND business_key = ANY(%s)", (saga, business_keys)).fetchall())
+            conn.commit()
+            if all(states.get(k) in TERMINAL for k in business_keys) or time.monotonic() > deadline:
+                return states
+            time.sleep(0.3)
+
+
+def show_timeline(ctx: DemoContext, business_key: str, what: str) -> None:
+    from observe.sagas import timeline
+
+    events = timeline(ctx.env[f"{SAGA_STORE.upper()}_OBSERVER_URL"], business_key)
+    tl = Table("at", "event", "step", "action", "detail",
+               title=f"timeline of {what} (cdc observe saga {business_key})")
+    for at, kind, step, action, detail in events:
+        tl.add_row(at.strftime("%H:%M:%S.%f")[:-3], kind, step or "", action or "", detail or "")
+    ctx.out.print(tl)

@@ -77,20 +77,20 @@ app.add_typer(db_app, name="db")
 @db_app.command("stop")
 def db_stop(service: str) -> None:
     """Stop one service database (fast shutdown); its data stays."""
-    from services import catalog
+    from services.registry import current
     from stack import postgres
 
-    postgres.stop(_settings(), catalog.get(service))
+    postgres.stop(_settings(), current().service(service))
     out.print(f"postgres {service} stopped")
 
 
 @db_app.command("start")
 def db_start(service: str) -> None:
     """Start one service database again."""
-    from services import catalog
+    from services.registry import current
     from stack import postgres
 
-    settings, svc = _settings(), catalog.get(service)
+    settings, svc = _settings(), current().service(service)
     if not postgres.is_running(settings, svc):
         postgres.start(settings, svc)
     out.print(f"postgres {service} running")
@@ -101,12 +101,21 @@ def migrate() -> None:
     """Run every service's migrations against the databases in the environment (for docker compose;
     `up` already does this for the native stack)."""
     from services import migrations
-    from services.catalog import SERVICES
+    from services.registry import current
 
     env = stack_env.load()
-    for svc in SERVICES:
+    for svc in current().services:
         migrations.upgrade(svc, env[f"{svc.env_prefix}_DATABASE_URL"])
         out.print(f"migrated {svc.name}")
+
+
+@app.command()
+def compose() -> None:
+    """Write docker-compose.yml and stack/docker/example.env from the enabled domains' services."""
+    from stack import compose as compose_mod
+
+    for path in compose_mod.write():
+        out.print(f"wrote {path}")
 
 
 @app.command("deploy")

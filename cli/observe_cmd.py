@@ -100,7 +100,7 @@ def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds
 
 
 @app.command("saga")
-def saga(saga_id: str = typer.Argument(..., help="Saga id, or the order id that started it.")) -> None:
+def saga(saga_id: str = typer.Argument(..., help="Saga id, or the business key that started it (e.g. an order id).")) -> None:
     """The step timeline of one saga: what was sent, replied, compensated, and when."""
     from observe.sagas import timeline
 

@@ -20,16 +20,28 @@ app = typer.Typer(help="Replication workers of every pair, in the background.", 
 out = Console()
 
 
-def _web_port(settings: StackSettings, index: int) -> int:
-    return settings.workers_web_port_base + index
+def _web_port(settings: StackSettings, worker: str) -> int:
+    """A worker's /healthz port, derived from its name among every worker's (see stack/ports.py)."""
+    return settings.worker_port(worker, [w for w, _ in _every_worker()])
 
 
-def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (streams/replication.json)."),
+def _every_worker() -> list[tuple[str, list[str]]]:
+    """(name, `cdc` verb) of every worker: one per replication pair, then the saga workers of each mode."""
+    from streams.sagas.worker import MODES, names
+
+    found = [(p.name, ["worker", "--pair", p.name]) for p in spec_mod.load_enabled().pairs]
+    for m in MODES:
+        found += [(_saga_worker_name(m, n), ["saga-worker", n, "--mode", m]) for n in names(m)]
+    return found
+
+
+def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (a domain's replication.json)."),
            web_port: int = typer.Option(0, "--web-port", help="Port of /healthz and /metrics (default: per pair)."),
            session_timeout: float = typer.Option(30.0, "--session-timeout", help="Kafka session timeout, seconds."),
            batch_max: int = typer.Option(5000, "--batch-max", help="Largest batch applied in one transaction."),
            loglevel: str = typer.Option("info", "--loglevel"),
-           spec_path: Path = typer.Option(spec_mod.SPEC_FILE, "--spec", help="Replication spec file.")) -> None:
+           spec_path: Path = typer.Option(None, "--spec", help="Replication spec file (default: the enabled "
+                                                               "domains' pairs).")) -> None:
     """Run the replication worker of one pair in the foreground."""
     from streams.worker import run
 
@@ -41,7 +53,7 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
         raise typer.Exit(2) from None
     env = stack_env.load()
     settings = StackSettings.from_env()
-    port = web_port or _web_port(settings, [x.name for x in spec.pairs].index(pair))
+    port = web_port or _web_port(settings, pair)
     ws = WorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
                         session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max)
@@ -63,8 +75,8 @@ MODE_OPTION = typer.Option("orchestration", "--mode", envvar="CDC_SAGA_MODE",
                                 "(participants react to each other's events; a monitor records them).")
 
 
-def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor in the choreographed mode), payments, "
-                                                     "inventory, invoicing, shipping or orders"),
+def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor in the choreographed mode), or a "
+                                                     "participant service of an enabled saga"),
                 web_port: int = typer.Option(0, "--web-port", help="Port of /healthz (default: per worker)."),
                 session_timeout: float = typer.Option(30.0, "--session-timeout"),
                 timeout_scale: float = typer.Option(1.0, "--timeout-scale", envvar="CDC_SAGA_TIMEOUT_SCALE",
@@ -89,11 +101,13 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor i
         raise typer.Exit(2)
     env = stack_env.load()
     settings = StackSettings.from_env()
-    service = "orchestrator" if name in ("orchestrator", "monitor") else name  # the monitor records in the sagas DB
+    from services.registry import SAGA_STORE, current
     from streams.sagas.apps import SagaWorkerSettings
 
-    ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.upper()}_DATABASE_URL"],
-                            web_port=web_port or settings.workers_web_port_base + 10 + known.index(name),
+    # the orchestrator and the monitor keep their state in the saga store
+    service = current().service(SAGA_STORE if name in ("orchestrator", "monitor") else name)
+    ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.env_prefix}_DATABASE_URL"],
+                            web_port=web_port or _web_port(settings, _saga_worker_name(mode, name)),
                             session_timeout=session_timeout, timeout_scale=timeout_scale,
                             stall_restart=stall_restart, housekeeping_every=housekeeping_every)
     run(name, ws, mode=mode, loglevel=loglevel)
@@ -124,14 +138,10 @@ def _saga_worker_name(mode: str, name: str) -> str:
 def _background_workers(settings: StackSettings, mode: str | None) -> list[BackgroundWorker]:
     """One replication worker per pair, then the saga coordinator and every participant of
     `mode` (None: the workers of every mode, for stop)."""
-    from streams.sagas.worker import MODES, names
-
-    workers = [BackgroundWorker(p.name, ["worker", "--pair", p.name], _web_port(settings, i))
-               for i, p in enumerate(spec_mod.load().pairs)]
-    for m in ([mode] if mode else MODES):
-        workers += [BackgroundWorker(_saga_worker_name(m, n), ["saga-worker", n, "--mode", m],
-                                     settings.workers_web_port_base + 10 + i) for i, n in enumerate(names(m))]
-    return workers
+    every = _every_worker()
+    ports = {w: settings.worker_port(w, [n for n, _ in every]) for w, _ in every}
+    return [BackgroundWorker(name, argv, ports[name]) for name, argv in every
+            if argv[0] == "worker" or mode is None or argv[-1] == mode]
 
 
 def running_saga_workers(settings: StackSettings, mode: str) -> list[str]:

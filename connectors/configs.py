@@ -1,13 +1,18 @@
-"""Loads the connector files: `base.json` holds the keys every source shares, each
-`<service>.json` only what differs. Merged here, checked by `connectors.rules`."""
+"""The connector configs: `base.json` holds the keys every source shares; what differs per
+service (database, slot, publication, captured tables, columns kept out, routed outbox topics) is
+derived from the service's declaration (`services.registry.ServiceSpec`), never written by
+hand. Merged here, checked by `connectors.rules`; `cdc deploy --dry-run` prints them."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.registry import HEARTBEAT_TABLE, OUTBOX_TABLE, ServiceSpec, current
+
 CONFIG_DIR = Path(__file__).resolve().parent
 BASE_FILE = "base.json"
+ROUTED_PREFIX = "outbox.event."  # the EventRouter's route.topic.replacement in base.json
 
 
 @dataclass(frozen=True)
@@ -40,23 +45,42 @@ class ConnectorFile:
 
 
 def load_base(config_dir: Path = CONFIG_DIR) -> dict[str, str]:
-    return json.loads((config_dir / BASE_FILE).read_text())
-
-
-def load_file(path: Path, base: dict[str, str]) -> ConnectorFile:
     try:
-        doc = json.loads(path.read_text())
+        return json.loads((config_dir / BASE_FILE).read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name}: not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or "name" not in doc or not isinstance(doc.get("config"), dict):
-        raise ValueError(f'{path.name}: expected {{"name": ..., "config": {{...}}}}')
-    merged = {**base, **{k: str(v) for k, v in doc["config"].items()}}
-    return ConnectorFile(name=doc["name"], config=merged, routed_topics=tuple(doc.get("routed_topics", ())), path=path)
+        raise ValueError(f"{BASE_FILE}: not valid JSON: {exc}") from None
+
+
+def service_config(svc: ServiceSpec) -> dict[str, str]:
+    """What one service's connector adds to the base; secrets and hosts stay ${env:...} placeholders."""
+    env = f"CDC_{svc.env_prefix}"
+    config = {
+        "database.hostname": f"${{env:{env}_DB_HOST}}",
+        "database.port": f"${{env:{env}_DB_PORT}}",
+        "database.password": f"${{env:{env}_DEBEZIUM_PASSWORD}}",
+        "database.dbname": svc.database,
+        "topic.prefix": svc.name,
+        "slot.name": svc.slot,
+        "publication.name": svc.publication,
+        "table.include.list": ",".join(f"public.{t}" for t in (*svc.captured_tables, OUTBOX_TABLE, HEARTBEAT_TABLE)),
+        "transforms.sysid.static.value": f"${{env:{env}_SYSTEM_ID}}",
+    }
+    private = [f"public.{table}.{col}" for table, cols in sorted(svc.private_columns.items()) for col in cols]
+    if private:  # never captured: not in Kafka either (before and after images alike)
+        config["column.exclude.list"] = ",".join(private)
+    return config
+
+
+def for_service(svc: ServiceSpec, base: dict[str, str]) -> ConnectorFile:
+    from streams.sagas.topics import routed_aggregates
+
+    routed = tuple(ROUTED_PREFIX + a for a in routed_aggregates(current(), svc))
+    return ConnectorFile(name=svc.connector, config={**base, **service_config(svc)}, routed_topics=routed)
 
 
 def load_all(config_dir: Path = CONFIG_DIR, only: list[str] | None = None) -> list[ConnectorFile]:
     base = load_base(config_dir)
-    files = [load_file(p, base) for p in sorted(config_dir.glob("*.json")) if p.name != BASE_FILE]
+    files = [for_service(svc, base) for svc in current().services]
     if only:
         unknown = set(only) - {f.name for f in files}
         if unknown:

@@ -12,7 +12,7 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
-from services import catalog
+from services.registry import current
 from streams.spec import ReplicationPair
 
 
@@ -81,7 +81,7 @@ def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
 
 
 def source_wal_lsn(pair: ReplicationPair, env: dict[str, str]) -> int:
-    source = catalog.get(pair.source.service)
+    source = current().service(pair.source.service)
     with psycopg.connect(env[f"{source.env_prefix}_OBSERVER_URL"], connect_timeout=5) as conn:
         return pg_lsn(_one(conn, "SELECT pg_current_wal_lsn()::text")[0]) or 0
 
@@ -104,7 +104,7 @@ def wait_converged(pairs: list[ReplicationPair], env: dict[str, str], timeout: f
 
 def check_pair(pair: ReplicationPair, env: dict[str, str], start_lsn: int | None = None) -> PairReport:
     """`start_lsn`: the source WAL position when observation began (taken now if not given)."""
-    source = catalog.get(pair.source.service)
+    source = current().service(pair.source.service)
     src_cols = [*pair.key, *pair.columns]
     dst_cols = [*pair.key.values(), *pair.columns.values()]
     with psycopg.connect(env[f"{source.env_prefix}_OBSERVER_URL"], connect_timeout=5) as conn:
@@ -115,7 +115,7 @@ def check_pair(pair: ReplicationPair, env: dict[str, str], start_lsn: int | None
                                  (source.slot,)).fetchone()
         src_last_commit = _one(conn, sql.SQL("SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM {}")
                                .format(sql.Identifier(pair.source.table)))[0]
-    target = catalog.get(pair.target.service)
+    target = current().service(pair.target.service)
     with psycopg.connect(env[f"{target.env_prefix}_OBSERVER_URL"], connect_timeout=5) as conn:
         dst_rows, dst_sum = _one(conn, _projection(dst_cols, pair.replica_table, "WHERE NOT cdc_deleted"))
         applied, dst_last = _one(conn, sql.SQL(

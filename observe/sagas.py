@@ -29,10 +29,10 @@ def summary(observer_url: str, stuck_after_s: float = 60.0) -> SagaSummary:
 
 
 def timeline(observer_url: str, saga: str) -> list[tuple[datetime, str, str | None, str | None, str | None]]:
-    """Events of one saga, by saga id or by order id, in time order (a choreographed saga's
+    """Events of one saga, by saga id or by the business key its definition names, in time order (a choreographed saga's
     events reach the monitor from several topics, not necessarily in the order they happened)."""
     with psycopg.connect(observer_url) as conn:
         return conn.execute(
             "SELECT e.at, e.kind, e.step_name, e.action, e.detail FROM saga_events e JOIN saga_instances s "
-            "ON s.id = e.saga_id WHERE s.id::text = %s OR s.payload->>'order_id' = %s ORDER BY e.at, e.id",
+            "ON s.id = e.saga_id WHERE s.id::text = %s OR s.business_key = %s ORDER BY e.at, e.id",
             (saga, saga)).fetchall()

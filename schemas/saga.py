@@ -12,6 +12,7 @@ class SagaCommand(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     saga_id: str
+    saga: str = ""            # the saga definition's name (its participants may serve several)
     step: int
     step_name: str
     action: Action
@@ -51,7 +52,9 @@ class SagaEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: EventKind
+    saga: str                         # the saga definition's name: an events topic carries every saga's
     saga_id: str
+    business_key: str | None = None   # set on a saga's first event (its start)
     step: int                         # the step the event is about
     action: Action
     outcome: Literal["succeeded", "failed"] | None = None   # set on `outcome` events

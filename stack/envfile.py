@@ -2,7 +2,7 @@
 and outside scripts find the stack."""
 from __future__ import annotations
 
-from services.catalog import DEBEZIUM_ROLE, OBSERVER_ROLE, SERVICES
+from services.registry import DEBEZIUM_ROLE, OBSERVER_ROLE, current
 from stack.roles import dsn
 from stack.secrets import secret_name
 from stack.settings import HOST, StackSettings
@@ -10,10 +10,11 @@ from stack.settings import HOST, StackSettings
 
 def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
     env: dict[str, str] = {}
-    for svc in SERVICES:
+    services = current().services
+    for svc in services:
         port = s.pg_ports[svc.name]
         env[f"{svc.env_prefix}_DATABASE_URL"] = dsn(svc.role, secrets[secret_name(svc, "service")], port, svc.database)
-    for svc in SERVICES:
+    for svc in services:
         port = s.pg_ports[svc.name]
         env[f"{svc.env_prefix}_OBSERVER_URL"] = dsn(OBSERVER_ROLE, secrets[secret_name(svc, "observer")], port, svc.database)
         env[f"{svc.env_prefix}_DEBEZIUM_URL"] = dsn(DEBEZIUM_ROLE, secrets[secret_name(svc, "debezium")], port, svc.database)
@@ -27,7 +28,7 @@ def connect_worker_env(s: StackSettings, secrets: dict[str, str],
                        system_ids: dict[str, str] | None = None) -> dict[str, str]:
     """What the connector configs' ${env:...} placeholders resolve to, inside Connect."""
     env: dict[str, str] = {}
-    for svc in SERVICES:
+    for svc in current().services:
         env[f"CDC_{svc.env_prefix}_SYSTEM_ID"] = (system_ids or {}).get(svc.name, "unknown")
         env[f"CDC_{svc.env_prefix}_DB_HOST"] = HOST
         env[f"CDC_{svc.env_prefix}_DB_PORT"] = str(s.pg_ports[svc.name])

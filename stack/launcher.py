@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from services import migrations
-from services.catalog import SERVICES
+from services.registry import current
 from stack import jars, kafka, postgres, roles
 from stack.envfile import connect_worker_env, render, stack_env
 from stack.processes import check_ports_free, stop
@@ -22,7 +22,7 @@ def _free_ports_needed(s: StackSettings) -> dict[int, str]:
     """Ports of the components that are not running yet (a running one holds its own port)."""
     names = s.port_env_names()
     needed: dict[int, str] = {}
-    for svc in SERVICES:
+    for svc in current().services:
         if not postgres.is_running(s, svc):
             port = s.pg_ports[svc.name]
             needed[port] = names[port]
@@ -42,7 +42,7 @@ def up(s: StackSettings) -> None:
         jars.resolve(s.jars_dir, log=lambda m: console.log(m))
     postgres.find_bin_dir()
     postgres.prepare_root(s)
-    for svc in SERVICES:
+    for svc in current().services:
         with console.status(f"PostgreSQL {svc.name} on port {s.pg_ports[svc.name]}"):
             postgres.ensure_cluster(s, svc, secrets[secret_name(svc, "superuser")])
             started = False
@@ -73,9 +73,10 @@ def down(s: StackSettings) -> None:
     for name in ("connect", "kafka"):
         was = stop(kafka.pid_file(s, name), timeout=90)
         console.log(f"{name} {'stopped' if was else 'not running'}")
-    for svc in SERVICES:
-        was = postgres.stop(s, svc) if s.pg_data_dir(svc).exists() else False
-        console.log(f"postgres {svc.name} {'stopped' if was else 'not running'}")
+    # every cluster of the run folder, also those of domains no longer enabled
+    for name in postgres.clusters(s):
+        was = postgres.stop_dir(s.pg_root / name)
+        console.log(f"postgres {name} {'stopped' if was else 'not running'}")
 
 
 def wipe(s: StackSettings) -> None:
@@ -96,7 +97,7 @@ class ComponentStatus:
 
 def status(s: StackSettings) -> list[ComponentStatus]:
     rows = [ComponentStatus(f"postgres {svc.name}", f"127.0.0.1:{s.pg_ports[svc.name]}",
-                            postgres.is_running(s, svc)) for svc in SERVICES]
+                            postgres.is_running(s, svc)) for svc in current().services]
     rows.append(ComponentStatus("kafka", s.kafka_bootstrap, kafka.broker_running(s)))
     rows.append(ComponentStatus("connect", s.connect_url, kafka.connect_running(s) and kafka.connect_healthy(s)))
     return rows

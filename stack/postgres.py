@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from services.catalog import Service
+from services.registry import ServiceSpec
 from stack.processes import StackError, tail
 from stack.settings import HOST, StackSettings
 
@@ -107,7 +107,7 @@ def cluster_conf(port: int) -> str:
     ])
 
 
-def ensure_cluster(settings: StackSettings, service: Service, superuser_password: str) -> None:
+def ensure_cluster(settings: StackSettings, service: ServiceSpec, superuser_password: str) -> None:
     data = settings.pg_data_dir(service)
     if not (data / "PG_VERSION").exists():
         bin_dir = find_bin_dir()
@@ -130,12 +130,15 @@ def ensure_cluster(settings: StackSettings, service: Service, superuser_password
     tmp.unlink(missing_ok=True)
 
 
-def log_file(settings: StackSettings, service: Service) -> Path:
+def log_file(settings: StackSettings, service: ServiceSpec) -> Path:
     return settings.pg_root / f"{service.name}.log"
 
 
-def is_running(settings: StackSettings, service: Service) -> bool:
-    data = settings.pg_data_dir(service)
+def is_running(settings: StackSettings, service: ServiceSpec) -> bool:
+    return _running(settings.pg_data_dir(service))
+
+
+def _running(data: Path) -> bool:
     if not data.exists():
         return False
     res = subprocess.run(_as_pg_user([str(find_bin_dir() / "pg_ctl"), "-D", str(data), "status"]),
@@ -143,7 +146,7 @@ def is_running(settings: StackSettings, service: Service) -> bool:
     return res.returncode == 0
 
 
-def start(settings: StackSettings, service: Service) -> None:
+def start(settings: StackSettings, service: ServiceSpec) -> None:
     data = settings.pg_data_dir(service)
     log = log_file(settings, service)
     res = subprocess.run(_as_pg_user([str(find_bin_dir() / "pg_ctl"), "-D", str(data), "-l", str(log),
@@ -152,12 +155,22 @@ def start(settings: StackSettings, service: Service) -> None:
         raise StackError(f"PostgreSQL for {service.name} did not start. Last lines of {log}:\n{tail(log)}")
 
 
-def stop(settings: StackSettings, service: Service) -> bool:
-    if not is_running(settings, service):
+def stop(settings: StackSettings, service: ServiceSpec) -> bool:
+    return stop_dir(settings.pg_data_dir(service))
+
+
+def stop_dir(data: Path) -> bool:
+    if not _running(data):
         return False
-    _run([str(find_bin_dir() / "pg_ctl"), "-D", str(settings.pg_data_dir(service)), "-m", "fast", "-w",
-          "-t", "60", "stop"], f"stopping PostgreSQL for {service.name}")
+    _run([str(find_bin_dir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"],
+         f"stopping PostgreSQL in {data}")
     return True
+
+
+def clusters(settings: StackSettings) -> list[str]:
+    """Names of the clusters under the run folder (one folder with PG_VERSION each)."""
+    root = settings.pg_root
+    return sorted(p.parent.name for p in root.glob("*/PG_VERSION")) if root.exists() else []
 
 
 def wipe(settings: StackSettings) -> None:

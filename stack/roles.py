@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from services.catalog import DEBEZIUM_ROLE, OBSERVER_ROLE, Service
+from services.registry import DEBEZIUM_ROLE, OBSERVER_ROLE, ServiceSpec, current
 from stack.postgres import SUPERUSER
 from stack.secrets import secret_name
 from stack.settings import HOST
@@ -29,7 +29,7 @@ def _ensure_role(cur: psycopg.Cursor, role: str, password: str, replication: boo
         sql.SQL("REPLICATION" if replication else "NOREPLICATION"), sql.Literal(password)))
 
 
-def bootstrap(service: Service, port: int, secrets: dict[str, str]) -> None:
+def bootstrap(service: ServiceSpec, port: int, secrets: dict[str, str]) -> None:
     su_dsn = dsn(SUPERUSER, secrets[secret_name(service, "superuser")], port, "postgres")
     with psycopg.connect(su_dsn, autocommit=True) as conn, conn.cursor() as cur:
         _ensure_role(cur, service.role, secrets[secret_name(service, "service")])
@@ -61,10 +61,8 @@ def bootstrap(service: Service, port: int, secrets: dict[str, str]) -> None:
 def system_ids(settings, secrets: dict[str, str]) -> dict[str, str]:
     """Each cluster's system identifier (changes when a cluster is rebuilt): stamped on every
     row event by the connectors, so replicas can tell a rebuilt source from an old one."""
-    from services.catalog import SERVICES
-
     ids = {}
-    for svc in SERVICES:
+    for svc in current().services:
         su = dsn(SUPERUSER, secrets[secret_name(svc, "superuser")], settings.pg_ports[svc.name], "postgres")
         with psycopg.connect(su) as conn:
             row = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()

@@ -6,12 +6,12 @@ import os
 import secrets
 from pathlib import Path
 
-from services.catalog import SERVICES, Service
+from services.registry import ServiceSpec, current
 
 ROLE_KINDS = ("superuser", "service", "debezium", "observer")
 
 
-def secret_name(service: Service, kind: str) -> str:
+def secret_name(service: ServiceSpec, kind: str) -> str:
     return f"CDC_{service.env_prefix}_{kind.upper()}_PASSWORD"
 
 
@@ -31,7 +31,7 @@ def load_or_create(path: Path) -> dict[str, str]:
     """Return every role password, creating the missing ones (URL-safe, so DSNs need no quoting)."""
     values = read_env_file(path)
     changed = False
-    for service in SERVICES:
+    for service in current().services:
         for kind in ROLE_KINDS:
             key = secret_name(service, kind)
             if key not in values:

@@ -1,9 +1,10 @@
 """Where the local stack lives and which ports it uses: environment variables with local defaults.
 
 CDC_STACK_DIR  run folder of one stack (default .stack/dev); a test stack uses another
-CDC_PORT_BASE  first port; every port is base + offset unless set one by one:
-               CDC_<SERVICE>_PG_PORT, CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT,
-               CDC_WORKERS_WEB_PORT (first of the workers' /healthz ports)
+CDC_PORT_BASE  first port; a stack holds base .. base+1499 (stack/ports.py), each port derived
+               from a fixed offset or a name, unless set one by one: CDC_<SERVICE>_PG_PORT,
+               CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT,
+               CDC_WORKERS_WEB_PORT (first of the 1000 ports of the workers' /healthz)
 CDC_JARS_DIR   resolved jars, shared by every stack of a checkout (default .stack/jars)
 """
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.catalog import SERVICES, Service
+from services.registry import ServiceSpec, current
+from stack import ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT_BASE = 15400
@@ -47,17 +49,17 @@ class StackSettings:
         base = _port("CDC_PORT_BASE", DEFAULT_PORT_BASE)
         run_dir = Path(os.environ.get("CDC_STACK_DIR") or REPO_ROOT / ".stack" / "dev").resolve()
         jars_dir = Path(os.environ.get("CDC_JARS_DIR") or REPO_ROOT / ".stack" / "jars").resolve()
-        pg_ports = {
-            s.name: _port(f"CDC_{s.env_prefix}_PG_PORT", base + i) for i, s in enumerate(SERVICES)
-        }
+        services = current().services
+        derived = ports.allocate([s.name for s in services], base + ports.PG_FIRST, ports.PG_COUNT)
+        pg_ports = {s.name: _port(f"CDC_{s.env_prefix}_PG_PORT", derived[s.name]) for s in services}
         return cls(
             run_dir=run_dir,
             jars_dir=jars_dir,
             pg_ports=pg_ports,
-            kafka_port=_port("CDC_KAFKA_PORT", base + 10),
-            controller_port=_port("CDC_KAFKA_CONTROLLER_PORT", base + 11),
-            connect_port=_port("CDC_CONNECT_PORT", base + 20),
-            workers_web_port_base=_port("CDC_WORKERS_WEB_PORT", base + 30),
+            kafka_port=_port("CDC_KAFKA_PORT", base + ports.KAFKA_OFFSET),
+            controller_port=_port("CDC_KAFKA_CONTROLLER_PORT", base + ports.CONTROLLER_OFFSET),
+            connect_port=_port("CDC_CONNECT_PORT", base + ports.CONNECT_OFFSET),
+            workers_web_port_base=_port("CDC_WORKERS_WEB_PORT", base + ports.WORKERS_FIRST),
         )
 
     # --- derived addresses -------------------------------------------------------------
@@ -68,6 +70,10 @@ class StackSettings:
     @property
     def connect_url(self) -> str:
         return f"http://{HOST}:{self.connect_port}"
+
+    def worker_port(self, worker: str, every_worker: list[str]) -> int:
+        """The /healthz port of one worker, derived from its name among every worker's."""
+        return ports.allocate(every_worker, self.workers_web_port_base, ports.WORKERS_COUNT)[worker]
 
     def port_env_names(self) -> dict[int, str]:
         """Which variable moves which port, for 'port already taken' messages."""
@@ -106,5 +112,5 @@ class StackSettings:
     def pg_root(self) -> Path:
         return self.run_dir / "pg"
 
-    def pg_data_dir(self, service: Service) -> Path:
+    def pg_data_dir(self, service: ServiceSpec) -> Path:
         return self.pg_root / service.name

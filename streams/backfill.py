@@ -9,15 +9,14 @@ import uuid
 
 import psycopg
 
-from services import catalog
-from services.catalog import SIGNAL_TABLE
+from services.registry import SIGNAL_TABLE, current
 from streams.spec import ReplicationPair
 
 
 def request_snapshot(pair: ReplicationPair, env: dict[str, str]) -> str:
     """Insert an execute-snapshot signal into the source's signal table (as Debezium's role,
     the only one besides the owner allowed to write it). Returns the signal id."""
-    source = catalog.get(pair.source.service)
+    source = current().service(pair.source.service)
     signal_id = f"backfill-{pair.name}-{uuid.uuid4().hex[:8]}"
     data = {"data-collections": [f"public.{pair.source.table}"], "type": "incremental"}
     with psycopg.connect(env[f"{source.env_prefix}_DEBEZIUM_URL"], connect_timeout=5, autocommit=True) as conn:

@@ -27,7 +27,7 @@ class ReplicaRow:
 
     @property
     def order_key(self) -> tuple[int, int]:
-        """(last commit LSN, change LSN) orders streamed changes as they committed. A change's own
+        """(last commit LSN, change LSN) sorts streamed changes as they committed. A change's own
         LSN alone does not: a transaction open during a snapshot read commits later with a lower
         LSN. Snapshot reads sort first: any streamed change of the row is at least as new."""
         return (self.commit_lsn, self.position)

@@ -1,6 +1,8 @@
 """Replication specs: which source table feeds which target table, through which key mapping,
-column allow-list (with renames) and delete policy. Data, validated at start-up: nothing is
-replicated unless listed here, so sensitive columns never leave their owner."""
+column allow-list (with renames, and the replica's SQL types) and delete policy. Data, validated
+at start-up: nothing is replicated unless listed here, and a column its service declares
+private is refused, so sensitive columns never leave their owner. Each domain keeps its pairs
+in its own file (`Domain.replication`); `load_enabled()` reads those of the enabled domains."""
 from __future__ import annotations
 
 import json
@@ -10,10 +12,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services import catalog
+from services import registry
 
-SPEC_FILE = Path(__file__).resolve().parent / "replication.json"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+SQL_TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?(\[\])?$")
 # Columns of every replica table that belong to the pipeline, not to the spec.
 RESERVED_COLUMNS = frozenset({"cdc_position", "cdc_commit_lsn", "cdc_deleted", "cdc_source_ts", "cdc_applied_at"})
 REPLICA_SUFFIX = "_replica"
@@ -46,20 +48,32 @@ class ReplicationPair(BaseModel):
     key: dict[str, str] = Field(min_length=1)       # source column -> target column
     columns: dict[str, str] = Field(min_length=1)   # allow-list: source column -> target column
     delete_policy: DeletePolicy = DeletePolicy.DELETE
+    types: dict[str, str] = Field(default_factory=dict)  # target column -> SQL type of the replica (default text)
     topic: str | None = None  # override of the source topic (benchmarks replay into a topic of their own)
 
     @model_validator(mode="after")
     def _check(self) -> ReplicationPair:
+        services = registry.current()
         for end in (self.source, self.target):
             try:
-                catalog.get(end.service)
+                services.service(end.service)
             except KeyError as exc:
                 raise ValueError(str(exc.args[0])) from None
         if self.source.service == self.target.service:
             raise ValueError("source and target are the same service; replication crosses services")
-        if self.source.table not in catalog.get(self.source.service).captured_tables:
+        source = services.service(self.source.service)
+        if self.source.table not in source.captured_tables:
             raise ValueError(f"{self.source.service}.{self.source.table} is not captured by its connector")
+        private = set(source.private_columns.get(self.source.table, ())) & {*self.key, *self.columns}
+        if private:
+            raise ValueError(f"{self.source.service}.{self.source.table} declares {', '.join(sorted(private))} "
+                             "private: it never leaves its service")
         targets = [*self.key.values(), *self.columns.values()]
+        for col, sql_type in self.types.items():
+            if col not in targets:
+                raise ValueError(f"types: {col!r} is not a target column")
+            if not SQL_TYPE.match(sql_type):
+                raise ValueError(f"types: {sql_type!r} is not a plain SQL type name")
         for col in [*self.key, *self.columns, *targets]:
             if not IDENTIFIER.match(col):
                 raise ValueError(f"column {col!r} is not a plain lower-case SQL identifier")
@@ -75,6 +89,9 @@ class ReplicationPair(BaseModel):
                 raise ValueError(f"target key {col!r} must be a soft reference named <owner>_<entity>_id, "
                                  f"starting with {owner + '_'!r}")
         return self
+
+    def sql_type(self, target_column: str) -> str:
+        return self.types.get(target_column, "text")
 
     @property
     def source_topic(self) -> str:
@@ -97,7 +114,7 @@ class ReplicationPair(BaseModel):
 
 class ReplicationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    pairs: tuple[ReplicationPair, ...] = Field(min_length=1)
+    pairs: tuple[ReplicationPair, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> ReplicationSpec:
@@ -120,14 +137,35 @@ class SpecError(ValueError):
     pass
 
 
-def load(path: Path = SPEC_FILE) -> ReplicationSpec:
-    """Read and validate the spec; SpecError carries the validator's message, per field."""
+def _read(path: Path) -> list:
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise SpecError(f"{path}: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("pairs"), list):
+        raise SpecError(f'{path}: expected {{"pairs": [...]}}')
+    return raw["pairs"]
+
+
+def spec_files() -> list[Path]:
+    return [d.replication for d in registry.current().domains if d.replication is not None]
+
+
+def load_enabled() -> ReplicationSpec:
+    """Every pair of the enabled domains (an empty spec when none declares one)."""
+    return _validate([p for f in spec_files() for p in _read(f)], ", ".join(f.name for f in spec_files()))
+
+
+def load(path: Path | None = None) -> ReplicationSpec:
+    """One spec file, or (no path) every enabled domain's; SpecError carries the validator's message, per field."""
+    if path is None:
+        return load_enabled()
+    return _validate(_read(path), path.name)
+
+
+def _validate(pairs: list, source: str) -> ReplicationSpec:
     try:
-        return ReplicationSpec.model_validate(raw)
+        return ReplicationSpec.model_validate({"pairs": pairs})
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise SpecError(f"{path.name} is invalid:\n  " + "\n  ".join(lines)) from None
+        raise SpecError(f"{source or 'the replication spec'} is invalid:\n  " + "\n  ".join(lines)) from None

@@ -12,7 +12,7 @@ from streams import spec as spec_mod
 from streams.app import WorkerSettings, create_app
 
 
-def run(pair_name: str, ws: WorkerSettings, loglevel: str = "info", spec_path: Path = spec_mod.SPEC_FILE) -> None:
+def run(pair_name: str, ws: WorkerSettings, loglevel: str = "info", spec_path: Path | None = None) -> None:
     spec = spec_mod.load(spec_path)  # validated at start-up: a bad spec never starts a worker
     pair = spec.pair(pair_name)
     existing = admin(ws.bootstrap).list_topics(timeout=15).topics

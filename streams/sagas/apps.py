@@ -1,5 +1,5 @@
 """Faust apps of the saga runtime: one per participant (its commands topic) and the
-orchestrator (order events, replies, and a timer that scans due timeouts). Each batch of a
+orchestrator (the start events of every enabled saga, replies, and a timer that scans due timeouts). Each batch of a
 partition is one database transaction (each message in its own savepoint), retried while the
 database is down; a message that cannot be handled is dead-lettered alone; offsets are
 acknowledged only after the commit."""
@@ -19,21 +19,18 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from psycopg.pq import TransactionStatus
 
 from schemas.envelope import MalformedEvent
-from schemas.orders import OrderPlaced
 from schemas.outbox import parse_outbox
 from schemas.saga import SagaCommand, SagaReply
-from services import catalog
+from services.registry import SAGA_STORE, current
 from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
 from streams.errors import ErrorKind, classify
 from streams.faust_app import new_app
 from streams.liveness import Liveness, install_watchdog
 from streams.replicator import Backoff
 from streams.sagas import orchestrator, participant
-from streams.sagas.definition import SagaDefinition
-from streams.sagas.handlers import HANDLERS
-from streams.sagas.place_order import PLACE_ORDER
+from streams.sagas.enabled import Sagas, enabled
 from streams.sagas.retention import Housekeeping, inbox_keep_seconds
-from streams.sagas.topics import commands_topic, order_events_topic, replies_topic
+from streams.sagas.topics import ROUTED_PREFIX, commands_topic, replies_topic
 
 log = logging.getLogger(__name__)
 EXIT_UNAPPLIABLE = 70
@@ -186,7 +183,7 @@ def health_page(app: faust.App, liveness: Liveness, extra: Callable[[], dict] | 
 def install_housekeeping(app: faust.App, ws: SagaWorkerSettings, service: str, topics: list[str],
                          liveness: Liveness) -> Housekeeping:
     """A timer that purges the service's published outbox rows and expired inbox rows."""
-    hk = Housekeeping(slot=catalog.get(service).slot, inbox_keep_s=None)
+    hk = Housekeeping(slot=current().service(service).slot, inbox_keep_s=None)
     db = Database(ws.dsn, f"cdc-saga-{service}-housekeeping")
     retention: list[float | None] = []
 
@@ -236,7 +233,7 @@ class SagaApp:
 
 
 def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
-    handlers = HANDLERS[service]
+    handlers = sagas_of(ws).handlers(service)
     saga = SagaApp(f"cdc-saga-{service}", service, service, ws)
 
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
@@ -263,27 +260,37 @@ def saga_metrics(app: faust.App, dsn: str) -> None:
         return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
 
 
-def place_order(ws: SagaWorkerSettings) -> SagaDefinition:
-    return PLACE_ORDER if ws.timeout_scale == 1.0 else PLACE_ORDER.scaled(ws.timeout_scale)
+def sagas_of(ws: SagaWorkerSettings) -> Sagas:
+    return enabled(ws.timeout_scale)
+
+
+def agent_name(topic: str) -> str:
+    return topic.removeprefix(ROUTED_PREFIX)
 
 
 def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
-    defn = place_order(ws)
-    saga = SagaApp("cdc-saga-orchestrator", "orchestrator", "orchestrator", ws)
+    sagas = sagas_of(ws)
+    saga = SagaApp("cdc-saga-orchestrator", "orchestrator", SAGA_STORE, ws)
 
-    async def on_order_event(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
+    async def on_start_event(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
-        if event.event_type == "OrderPlaced":
-            placed = OrderPlaced.model_validate(event.payload)  # a bad event never starts a saga
-            await orchestrator.start(conn, defn, str(placed.order_id), event.payload, time.time())
+        plugin = sagas.starting(msg.topic, event.event_type)
+        if plugin is not None:
+            key = plugin.business_key(event.payload)  # a bad event never starts a saga
+            await orchestrator.start(conn, plugin.definition, key, event.payload, time.time())
 
     async def on_reply(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
-        await orchestrator.on_reply(conn, defn, SagaReply.model_validate(event.payload), time.time())
+        await orchestrator.on_reply(conn, sagas, SagaReply.model_validate(event.payload), time.time())
+
+    async def scan(conn: psycopg.AsyncConnection) -> None:
+        for defn in sagas.definitions:
+            await orchestrator.scan_timeouts(conn, defn, time.time())
 
     saga_metrics(saga.app, ws.dsn)
-    saga.consume(order_events_topic(), "order-events", on_order_event)
+    for topic in sagas.start_topics:
+        saga.consume(topic, agent_name(topic), on_start_event)
     saga.consume(replies_topic(), "saga-replies", on_reply)
     # durable timeouts: the deadlines are in the database, any orchestrator worker may scan them
-    saga.every("timeouts", lambda conn: orchestrator.scan_timeouts(conn, defn, time.time()))
+    saga.every("timeouts", scan)
     return saga.done()

@@ -89,7 +89,7 @@ def outcome_event(defn: SagaDefinition, saga_id: str, step: int, action: Action,
     """A participant's event about its step, with the deadline of what it asks next."""
     nxt = next_ask(defn, step, action, outcome)
     deadline = now + step_timeout(defn, nxt[0], 1) if nxt else 0.0
-    return SagaEvent(kind="outcome", saga_id=saga_id, step=step, action=action, outcome=outcome,  # type: ignore[arg-type]
+    return SagaEvent(kind="outcome", saga=defn.name, saga_id=saga_id, step=step, action=action, outcome=outcome,  # type: ignore[arg-type]
                      reason=reason, attempt=attempt, deadline=deadline, at=now, payload=payload)
 
 
@@ -108,19 +108,19 @@ def answers(w: Watch, e: SagaEvent) -> bool:
     return e.action == w.phase or (w.cancel_only and e.action == "action" and e.outcome == "succeeded")
 
 
-def _event(w: Watch, kind: str, now: float, reason: str | None = None) -> SagaEvent:
-    return SagaEvent(kind=kind, saga_id=w.saga_id, step=w.step, action=w.phase, attempt=w.attempt,  # type: ignore[arg-type]
+def _event(defn: SagaDefinition, w: Watch, kind: str, now: float, reason: str | None = None) -> SagaEvent:
+    return SagaEvent(kind=kind, saga=defn.name, saga_id=w.saga_id, step=w.step, action=w.phase, attempt=w.attempt,  # type: ignore[arg-type]
                      deadline=w.deadline, cancel_only=w.cancel_only, at=now, payload=w.payload, reason=reason)
 
 
 def _resend(defn: SagaDefinition, w: Watch, now: float, attempt: int) -> tuple[list[Watch], list[SagaEvent]]:
     w = replace(w, attempt=attempt, deadline=now + step_timeout(defn, w.step, attempt), retry_pending=False)
-    return [w], [_event(w, "resend", now)]
+    return [w], [_event(defn, w, "resend", now)]
 
 
-def _quarantine(w: Watch, now: float, why: str) -> tuple[list[Watch], list[SagaEvent]]:
+def _quarantine(defn: SagaDefinition, w: Watch, now: float, why: str) -> tuple[list[Watch], list[SagaEvent]]:
     w = replace(w, state=FAILED, reason=why)
-    return [w], [_event(w, "quarantine", now, why)]
+    return [w], [_event(defn, w, "quarantine", now, why)]
 
 
 def on_answer(defn: SagaDefinition, w: Watch, e: SagaEvent, now: float) -> tuple[list[Watch], list[SagaEvent]]:
@@ -132,7 +132,7 @@ def on_answer(defn: SagaDefinition, w: Watch, e: SagaEvent, now: float) -> tuple
             return [w], []  # an older attempt's failure: the resend is already planned
         why = f"compensation of {defn.steps[w.step].name} failed: {e.reason}"
         if w.attempt > defn.compensation_retries:
-            return _quarantine(w, now, why)
+            return _quarantine(defn, w, now, why)
         backoff = step_timeout(defn, w.step, w.attempt)
         return [replace(w, attempt=w.attempt + 1, deadline=now + backoff, retry_pending=True, reason=why)], []
     return [replace(w, state=ANSWERED)], []
@@ -147,14 +147,14 @@ def on_due(defn: SagaDefinition, w: Watch, now: float) -> tuple[list[Watch], lis
         return _resend(defn, w, now, w.attempt)
     if w.phase == "compensation":
         if w.attempt > defn.compensation_retries:
-            return _quarantine(w, now, f"compensation of {step.name} timed out")
+            return _quarantine(defn, w, now, f"compensation of {step.name} timed out")
         return _resend(defn, w, now, w.attempt + 1)
     if w.step >= defn.pivot_index or w.attempt <= step.retries:
         return _resend(defn, w, now, w.attempt + 1)
     # Give up on the step: it undoes itself if it never acted; if it did, its success stands.
     undo = Watch(w.saga_id, w.step, "compensation", 1, now + step_timeout(defn, w.step, 1), w.payload,
                  cancel_only=True)
-    return [replace(w, state=ABANDONED), undo], [_event(undo, "abandon", now, f"{step.name} timed out")]
+    return [replace(w, state=ABANDONED), undo], [_event(defn, undo, "abandon", now, f"{step.name} timed out")]
 
 
 # --- the saga monitor's view (a passive projection; nothing depends on it to make progress) ---

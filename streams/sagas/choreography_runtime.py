@@ -9,52 +9,63 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
-from schemas.orders import OrderPlaced
 from schemas.outbox import OutboxMessage
 from schemas.saga import SagaCommand, SagaEvent, SagaReply
 from services import outbox
 from streams.sagas import choreography, participant
 from streams.sagas.choreography import Watch, participant_of
 from streams.sagas.definition import SagaDefinition
-from streams.sagas.handlers import Handler
+from streams.sagas.enabled import Sagas
 from streams.sagas.machine import step_timeout
 from streams.sagas.orchestrator import saga_id_for
-from streams.sagas.topics import ORDER_EVENTS, ROUTED_PREFIX, events_aggregate, events_topic
+from streams.sagas.plugin import SagaPlugin
+from streams.sagas.topics import events_aggregate, events_topic
 
 WATCH_COLUMNS = ("saga_id, step, phase, attempt, extract(epoch FROM deadline), payload, state, retry_pending, "
                  "cancel_only, reason")
 
 
-def subscriptions(defn: SagaDefinition, me: str) -> list[str]:
+def _subscriptions(plugin: SagaPlugin, me: str) -> list[str]:
     """The events topics of the participants next to each of my steps (they ask me to act and
-    answer what I asked); the initiator also reads its own order events to watch step 1."""
+    answer what I asked); the initiator also reads its own start events to watch step 1."""
+    defn, start = plugin.definition, plugin.start.topic
     topics: list[str] = []
     for i, step in enumerate(defn.steps):
         if step.participant != me:
             continue
         if i == 0:
-            topics.append(ROUTED_PREFIX + ORDER_EVENTS)
+            topics.append(start)
         for j in (i - 1, i + 1):
             if 0 <= j < len(defn.steps) and participant_of(defn, j) != me:
-                topics += ([ROUTED_PREFIX + ORDER_EVENTS] if j == 0 else []) + [events_topic(participant_of(defn, j))]
+                topics += ([start] if j == 0 else []) + [events_topic(participant_of(defn, j))]
+    return topics
+
+
+def subscriptions(sagas: Sagas, me: str) -> list[str]:
+    return list(dict.fromkeys(t for p in sagas.plugins for t in _subscriptions(p, me)))
+
+
+def monitor_subscriptions(sagas: Sagas) -> list[str]:
+    topics = [*sagas.start_topics]
+    for p in sagas.plugins:
+        topics += [events_topic(name) for name in p.participants]
     return list(dict.fromkeys(topics))
 
 
-def monitor_subscriptions(defn: SagaDefinition) -> list[str]:
-    participants = dict.fromkeys(s.participant for s in defn.steps)
-    return [ROUTED_PREFIX + ORDER_EVENTS, *(events_topic(p) for p in participants)]
-
-
-def to_event(defn: SagaDefinition, msg: OutboxMessage, timestamp: float) -> SagaEvent | None:
-    """A saga event from an outbox message; the initiator's OrderPlaced is step 0's success
-    (its deadline for step 1 counts from the message's timestamp, the same for every reader)."""
-    if msg.event_type == "OrderPlaced":
-        placed = OrderPlaced.model_validate(msg.payload)  # a bad event never starts a saga
-        return SagaEvent(kind="outcome", saga_id=saga_id_for(defn.name, str(placed.order_id)), step=0,
-                         action="action", outcome="succeeded", attempt=1, at=timestamp,
-                         deadline=timestamp + step_timeout(defn, 1, 1), payload=msg.payload)
+def to_event(sagas: Sagas, topic: str, msg: OutboxMessage, timestamp: float) -> SagaEvent | None:
+    """A saga event from an outbox message; a saga's start event is step 0's success (its
+    deadline for step 1 counts from the message's timestamp, the same for every reader). It
+    carries on only the fields the saga's steps name."""
+    plugin = sagas.starting(topic, msg.event_type)
+    if plugin is not None:
+        defn = plugin.definition
+        key = plugin.business_key(msg.payload)  # a bad event never starts a saga
+        return SagaEvent(kind="outcome", saga=defn.name, saga_id=saga_id_for(defn.name, key), business_key=key,
+                         step=0, action="action", outcome="succeeded", attempt=1, at=timestamp,
+                         deadline=timestamp + step_timeout(defn, 1, 1), payload=defn.travelling(msg.payload))
     if msg.event_type.startswith("Saga"):
-        return SagaEvent.model_validate(msg.payload)
+        event = SagaEvent.model_validate(msg.payload)
+        return event if any(p.name == event.saga for p in sagas.plugins) else None
     return None  # other domain events of the same topic
 
 
@@ -63,16 +74,16 @@ def _watch(row: tuple) -> Watch:
     return Watch(saga_id, step, phase, attempt, float(deadline), payload, state, retry_pending, cancel_only, reason)
 
 
-async def _save_watch(conn: psycopg.AsyncConnection, w: Watch, keep_existing: bool = False) -> None:
+async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False) -> None:
     conflict = ("DO NOTHING" if keep_existing else
                 "DO UPDATE SET attempt = EXCLUDED.attempt, deadline = EXCLUDED.deadline, state = EXCLUDED.state, "
                 "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp()")
     await conn.execute(
         "INSERT INTO saga_watches (saga_id, step, phase, attempt, deadline, payload, state, retry_pending, "
-        "cancel_only, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "cancel_only, reason, saga_type) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         f"ON CONFLICT (saga_id, step, phase) {conflict}",
         (w.saga_id, w.step, w.phase, w.attempt, datetime.fromtimestamp(w.deadline, tz=UTC), Jsonb(w.payload), w.state,
-         w.retry_pending, w.cancel_only, w.reason))
+         w.retry_pending, w.cancel_only, w.reason, defn.name))
 
 
 async def _emit(conn: psycopg.AsyncConnection, me: str, e: SagaEvent) -> None:
@@ -84,44 +95,49 @@ async def _publish_outcome(conn: psycopg.AsyncConnection, defn: SagaDefinition, 
     await _emit(conn, me, e)
     w = choreography.watch_for(defn, e)
     if w is not None:
-        await _save_watch(conn, w, keep_existing=True)  # a repeated event does not reset a watch
+        await _save_watch(conn, defn, w, keep_existing=True)  # a repeated event does not reset a watch
 
 
 class Participant:
-    def __init__(self, defn: SagaDefinition, me: str, handlers: dict[str, Handler]) -> None:
-        self.defn, self.me, self.handlers = defn, me, handlers
+    """One participant service in every enabled saga it takes part in."""
+
+    def __init__(self, sagas: Sagas, me: str) -> None:
+        self.sagas, self.me, self.handlers = sagas, me, sagas.handlers(me)
 
     async def on_event(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float) -> None:
+        defn = self.sagas.definition(e.saga)
         async with conn.transaction():
-            await self._answer_watches(conn, e, now)
-            if e.kind == "outcome" and participant_of(self.defn, e.step) == self.me:
-                w = choreography.watch_for(self.defn, e)  # my own event read back (OrderPlaced): watch step 1
+            await self._answer_watches(conn, defn, e, now)
+            if e.kind == "outcome" and participant_of(defn, e.step) == self.me:
+                w = choreography.watch_for(defn, e)  # my own event read back (the start event): watch step 1
                 if w is not None:
-                    await _save_watch(conn, w, keep_existing=True)
-            ask = choreography.ask_of(self.defn, e)
-            if ask is not None and participant_of(self.defn, ask.step) == self.me:
-                await self._act(conn, e, ask, now)
+                    await _save_watch(conn, defn, w, keep_existing=True)
+            ask = choreography.ask_of(defn, e)
+            if ask is not None and participant_of(defn, ask.step) == self.me:
+                await self._act(conn, defn, e, ask, now)
 
-    async def _answer_watches(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float) -> None:
+    async def _answer_watches(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent,
+                              now: float) -> None:
         if e.kind != "outcome":
             return
         cur = await conn.execute(f"SELECT {WATCH_COLUMNS} FROM saga_watches WHERE saga_id = %s AND step = %s FOR UPDATE",
                                  (e.saga_id, e.step))
         rows = [_watch(r) for r in await cur.fetchall()]
         for w in rows:
-            watches, events = choreography.on_answer(self.defn, w, e, now)
+            watches, events = choreography.on_answer(defn, w, e, now)
             for nw in watches:
                 if nw != w:
-                    await _save_watch(conn, nw)
+                    await _save_watch(conn, defn, nw)
             for ev in events:
                 await _emit(conn, self.me, ev)
-        if not rows and e.action == "action" and e.step > 0 and participant_of(self.defn, e.step - 1) == self.me:
+        if not rows and e.action == "action" and e.step > 0 and participant_of(defn, e.step - 1) == self.me:
             # answered before I read my own event that asked for it: a tombstone, so no watch starts later
-            await _save_watch(conn, Watch(e.saga_id, e.step, "action", e.attempt, now, e.payload,
-                                          state=choreography.ANSWERED), keep_existing=True)
+            await _save_watch(conn, defn, Watch(e.saga_id, e.step, "action", e.attempt, now, e.payload,
+                                                state=choreography.ANSWERED), keep_existing=True)
 
-    async def _act(self, conn: psycopg.AsyncConnection, e: SagaEvent, ask: choreography.Ask, now: float) -> None:
-        step = self.defn.steps[ask.step]
+    async def _act(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent, ask: choreography.Ask,
+                   now: float) -> None:
+        step = defn.steps[ask.step]
         if ask.cancel_only:
             await participant.lock_step(conn, e.saga_id, ask.step)
             if await participant.acted(conn, e.saga_id, ask.step):
@@ -130,13 +146,13 @@ class Participant:
                 return
         name = step.command if ask.phase == "action" else step.compensation
         assert name is not None
-        cmd = SagaCommand(saga_id=e.saga_id, step=ask.step, step_name=step.name, action=ask.phase,
+        cmd = SagaCommand(saga_id=e.saga_id, saga=defn.name, step=ask.step, step_name=step.name, action=ask.phase,
                           participant=self.me, name=name, attempt=ask.attempt, deadline=ask.deadline,
-                          payload=e.payload, local_action=step.command is None)
+                          payload=defn.payload_for(ask.step, e.payload), local_action=step.command is None)
 
         async def publish(conn: psycopg.AsyncConnection, cmd: SagaCommand, reply: SagaReply) -> None:
-            await _publish_outcome(conn, self.defn, self.me, choreography.outcome_event(
-                self.defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, cmd.payload, now))
+            await _publish_outcome(conn, defn, self.me, choreography.outcome_event(
+                defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, e.payload, now))
 
         await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False)
 
@@ -144,14 +160,14 @@ class Participant:
         """Due watches, taken by whichever worker of this participant locks them first."""
         handled = 0
         async with conn.transaction():
-            cur = await conn.execute(f"SELECT {WATCH_COLUMNS} FROM saga_watches WHERE state = 'waiting' "
+            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS} FROM saga_watches WHERE state = 'waiting' "
                                      "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
                                      (now, limit))
             for row in await cur.fetchall():
-                w = _watch(row)
-                watches, events = choreography.on_due(self.defn, w, now)
+                defn, w = self.sagas.definition(row[0]), _watch(row[1:])
+                watches, events = choreography.on_due(defn, w, now)
                 for nw in watches:
-                    await _save_watch(conn, nw)
+                    await _save_watch(conn, defn, nw)
                 for ev in events:
                     await _emit(conn, self.me, ev)
                 handled += 1

@@ -1,10 +1,11 @@
 """A saga definition is a table of steps, read top to bottom as the business process, and
-validated at start-up: names resolve, every step before the pivot can be compensated."""
+validated at start-up: every step before the pivot can be compensated, and each command
+carries only the fields of the start payload its step names (`carries`), not the whole payload."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
 
-from services import catalog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Step(BaseModel):
@@ -17,6 +18,7 @@ class Step(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
     retries: int = Field(default=2, ge=0)   # resends of the command before giving up on it
     pivot: bool = False             # from here on the saga only goes forward (retried, never compensated)
+    carries: tuple[str, ...] = ()   # fields of the start payload its command and compensation need
 
 
 class SagaDefinition(BaseModel):
@@ -32,9 +34,6 @@ class SagaDefinition(BaseModel):
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ValueError(f"step names repeat: {names}")
-        for step in self.steps:
-            if step.participant not in catalog.BY_NAME:
-                raise ValueError(f"step {step.name}: unknown participant {step.participant!r}")
         if self.steps[0].command is not None:
             raise ValueError("the first step is the initiator's local transaction (command: null)")
         if any(s.command is None for s in self.steps[1:]):
@@ -50,6 +49,16 @@ class SagaDefinition(BaseModel):
             if step.compensation is not None:
                 raise ValueError(f"step {step.name} is at or after the pivot: it is retried, never compensated")
         return self
+
+    def payload_for(self, step: int, payload: dict[str, Any]) -> dict[str, Any]:
+        """What the command of `step` carries: the fields it names, nothing else."""
+        return {k: payload[k] for k in self.steps[step].carries if k in payload}
+
+    def travelling(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """What a choreographed saga's events carry from step to step (no coordinator keeps the
+        payload): the fields some step names, never the rest of the start payload."""
+        wanted = {k for s in self.steps for k in s.carries}
+        return {k: v for k, v in payload.items() if k in wanted}
 
     @property
     def pivot_index(self) -> int:

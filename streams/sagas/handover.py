@@ -1,7 +1,7 @@
-"""Switching the saga mode hands the order topic over: a worker of one mode that reads the
-orders' events starts no earlier than where the other mode's order reader stopped, so an order
-the other mode already started is not started again (it would be a no-op, as both modes derive
-the same saga id and the participants' inboxes dedupe it, but a replay of every past order would
+"""Switching the saga mode hands each saga's start topic over: a worker of one mode that reads a
+start topic starts no earlier than where the other mode's starter stopped, so a saga the other
+mode already started is not started again (it would be a no-op, as both modes derive the same
+saga id and the participants' inboxes dedupe it, but a replay of every past start event would
 hold up the new ones). Before switching, let the running sagas end (`cdc observe sagas`)."""
 from __future__ import annotations
 
@@ -10,15 +10,24 @@ import logging
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.sagas.topics import order_events_topic
+from streams.sagas.enabled import enabled
+from streams.sagas.plugin import SagaPlugin
 
 log = logging.getLogger(__name__)
-# The consumer group that starts sagas from OrderPlaced, per mode.
-ORDER_READER = {"orchestration": "cdc-saga-orchestrator", "choreography": "cdc-choreography-payments"}
-# Every group of a mode that reads the order topic (Faust's group id is the app id).
-ORDER_GROUPS = {"orchestration": {"orchestrator": "cdc-saga-orchestrator"},
-                "choreography": {"payments": "cdc-choreography-payments", "orders": "cdc-choreography-orders",
-                                 "monitor": "cdc-choreography-monitor"}}
+GROUP_PREFIX = {"orchestration": "cdc-saga-", "choreography": "cdc-choreography-"}  # + worker: Faust's app id
+
+
+def starter(plugin: SagaPlugin, mode: str) -> str:
+    """The worker that starts the saga from its start event: the orchestrator, or the first
+    command's participant."""
+    return "orchestrator" if mode == "orchestration" else plugin.definition.steps[1].participant
+
+
+def start_readers(plugin: SagaPlugin, mode: str) -> set[str]:
+    """Every worker of `mode` that reads the saga's start topic."""
+    if mode == "orchestration":
+        return {"orchestrator"}
+    return {plugin.definition.steps[0].participant, plugin.definition.steps[1].participant, "monitor"}
 
 
 def handed_over(own: dict[int, int], other: dict[int, int]) -> dict[int, int]:
@@ -35,19 +44,21 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: list[int]) ->
         c.close()
 
 
-def hand_over_orders(bootstrap: str, mode: str, name: str) -> None:
-    group = ORDER_GROUPS[mode].get(name)
-    if group is None:
-        return  # this worker does not read the order topic
-    topic = order_events_topic()
+def hand_over_starts(bootstrap: str, mode: str, name: str) -> None:
+    other = next(m for m in GROUP_PREFIX if m != mode)
+    for plugin in enabled().plugins:
+        if name in start_readers(plugin, mode):
+            _hand_over(bootstrap, plugin.start.topic, GROUP_PREFIX[mode] + name,
+                       GROUP_PREFIX[other] + starter(plugin, other), other)
+
+
+def _hand_over(bootstrap: str, topic: str, group: str, other_group: str, other: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     meta = admin.list_topics(topic, timeout=10).topics.get(topic)
     if meta is None or meta.error is not None:
         return
     partitions = sorted(meta.partitions)
-    other = next(m for m in ORDER_READER if m != mode)
-    moves = handed_over(_committed(bootstrap, group, topic, partitions),
-                        _committed(bootstrap, ORDER_READER[other], topic, partitions))
+    moves = handed_over(_committed(bootstrap, group, topic, partitions), _committed(bootstrap, other_group, topic, partitions))
     if not moves:
         return
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p, o) for p, o in sorted(moves.items())])
@@ -56,4 +67,4 @@ def hand_over_orders(bootstrap: str, mode: str, name: str) -> None:
             fut.result(timeout=30)
         log.info("%s: the %s mode read %s further; starting there: %s", group, other, topic, moves)
     except KafkaException as exc:  # another worker of this group is already running: it owns the position
-        log.warning("%s: order topic hand-over skipped: %s", group, exc)
+        log.warning("%s: start topic hand-over skipped: %s", group, exc)

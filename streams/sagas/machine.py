@@ -68,7 +68,8 @@ def _command(defn: SagaDefinition, state: SagaState) -> SagaCommand:
     assert name is not None
     return SagaCommand(saga_id=state.saga_id, step=state.step, step_name=step.name, action=state.phase,
                        participant=step.participant, name=name, attempt=state.attempt, deadline=state.deadline,
-                       payload=state.payload, local_action=step.command is None)
+                       payload=defn.payload_for(state.step, state.payload), saga=defn.name,
+                       local_action=step.command is None)
 
 
 def _send(defn: SagaDefinition, state: SagaState, now: float) -> Transition:

@@ -24,8 +24,10 @@ async def record(conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEve
                                  "RETURNING 1", (event_id,))
         if await cur.fetchone() is None:
             return False
-        await conn.execute("INSERT INTO saga_instances (id, saga_type, state, payload) VALUES (%s, %s, 'RUNNING', %s) "
-                           "ON CONFLICT (id) DO NOTHING", (e.saga_id, saga_type(defn), Jsonb(e.payload)))
+        await conn.execute("INSERT INTO saga_instances (id, saga_type, business_key, state, payload) "
+                           "VALUES (%s, %s, %s, 'RUNNING', %s) ON CONFLICT (id) DO UPDATE "
+                           "SET business_key = coalesce(saga_instances.business_key, EXCLUDED.business_key)",
+                           (e.saga_id, saga_type(defn), e.business_key, Jsonb(e.payload)))
         cur = await conn.execute("SELECT state FROM saga_instances WHERE id = %s FOR UPDATE", (e.saga_id,))
         row = await cur.fetchone()
         assert row is not None

@@ -1,5 +1,5 @@
-"""The orchestrator's persistence of the saga state machine: each event (order placed, reply,
-timeout) is one transaction that locks the saga row, runs the pure transition, stores the new
+"""The orchestrator's persistence of the saga state machine: each event (a saga's start event, a
+reply, a timeout) is one transaction that locks the saga row, runs the pure transition, stores the new
 state, writes the commands to the orchestrator's outbox and appends to the saga's timeline."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from schemas.saga import SagaReply
 from services import outbox
 from streams.sagas import machine
 from streams.sagas.definition import SagaDefinition
+from streams.sagas.enabled import Sagas
 from streams.sagas.machine import SagaState, SagaStatus, Transition
 from streams.sagas.topics import commands_aggregate
 
@@ -22,7 +23,7 @@ COLUMNS = "id, state, step, phase, attempt, extract(epoch FROM deadline), comple
 
 
 def saga_id_for(saga: str, business_key: str) -> str:
-    """Deterministic: the same order starts the same saga, however often its event is delivered."""
+    """Deterministic: the same business key starts the same saga, however often its event is delivered."""
     return str(uuid.uuid5(SAGA_NAMESPACE, f"{saga}:{business_key}"))
 
 
@@ -61,9 +62,9 @@ async def start(conn: psycopg.AsyncConnection, defn: SagaDefinition, business_ke
     """Start the saga once per business key; returns its id, or None if it already existed."""
     saga_id = saga_id_for(defn.name, business_key)
     async with conn.transaction():
-        cur = await conn.execute("INSERT INTO saga_instances (id, saga_type, state, payload) VALUES (%s, %s, 'RUNNING', %s) "
-                                 "ON CONFLICT (id) DO NOTHING RETURNING id",
-                                 (saga_id, defn.name, Jsonb(payload)))
+        cur = await conn.execute("INSERT INTO saga_instances (id, saga_type, business_key, state, payload) "
+                                 "VALUES (%s, %s, %s, 'RUNNING', %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                                 (saga_id, defn.name, business_key, Jsonb(payload)))
         if await cur.fetchone() is None:
             return None
         await conn.execute("INSERT INTO saga_events (saga_id, kind, detail) VALUES (%s, 'started', %s)",
@@ -72,18 +73,20 @@ async def start(conn: psycopg.AsyncConnection, defn: SagaDefinition, business_ke
     return saga_id
 
 
-async def _locked(conn: psycopg.AsyncConnection, saga_id: str) -> SagaState | None:
-    cur = await conn.execute(f"SELECT {COLUMNS} FROM saga_instances WHERE id = %s FOR UPDATE", (saga_id,))
+async def _locked(conn: psycopg.AsyncConnection, saga_id: str) -> tuple[str, SagaState] | None:
+    cur = await conn.execute(f"SELECT saga_type, {COLUMNS} FROM saga_instances WHERE id = %s FOR UPDATE", (saga_id,))
     row = await cur.fetchone()
-    return _state(row) if row else None
+    return (row[0], _state(row[1:])) if row else None
 
 
-async def on_reply(conn: psycopg.AsyncConnection, defn: SagaDefinition, reply: SagaReply, now: float) -> bool:
+async def on_reply(conn: psycopg.AsyncConnection, sagas: Sagas, reply: SagaReply, now: float) -> bool:
     """Returns False when the reply changed nothing (unknown saga, duplicate, late)."""
     async with conn.transaction():
-        state = await _locked(conn, reply.saga_id)
-        if state is None:
+        found = await _locked(conn, reply.saga_id)
+        if found is None:
             return False
+        saga_type, state = found
+        defn = sagas.definition(saga_type)
         t = machine.on_reply(defn, state, reply, now)
         if t.state == state:
             return False

@@ -23,7 +23,7 @@ BATCH = 10_000
 
 
 def lsn(text: str) -> int:
-    """'16/B374D848' -> an integer that orders like the LSN."""
+    """'16/B374D848' -> an integer that sorts like the LSN."""
     high, low = text.split("/")
     return (int(high, 16) << 32) + int(low, 16)
 

@@ -3,9 +3,13 @@ outbox; the EventRouter routes it by aggregatetype to outbox.event.<aggregatetyp
 the saga id, so one saga's messages stay in order on one partition."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.registry import Registry, ServiceSpec
+
 ROUTED_PREFIX = "outbox.event."
 REPLIES = "saga-replies"          # aggregatetype of every participant's replies
-ORDER_EVENTS = "order"            # aggregatetype of the orders service's events (OrderPlaced)
 
 
 def commands_aggregate(participant: str) -> str:
@@ -20,10 +24,6 @@ def replies_topic() -> str:
     return ROUTED_PREFIX + REPLIES
 
 
-def order_events_topic() -> str:
-    return ROUTED_PREFIX + ORDER_EVENTS
-
-
 def events_aggregate(participant: str) -> str:
     """aggregatetype of a participant's saga events in the choreographed mode."""
     return f"{participant}-events"
@@ -31,3 +31,19 @@ def events_aggregate(participant: str) -> str:
 
 def events_topic(participant: str) -> str:
     return ROUTED_PREFIX + events_aggregate(participant)
+
+
+def routed_aggregates(registry: Registry, svc: ServiceSpec) -> list[str]:
+    """Every outbox aggregate a service publishes: its own (declared), and the saga runtime's:
+    a participant's replies and choreography events, the saga store's commands to each participant."""
+    from services.registry import SAGA_STORE
+
+    found = list(svc.aggregates)
+    for saga in registry.sagas:
+        if svc.name in saga.participants:
+            found += [REPLIES, events_aggregate(svc.name)]
+        if svc.name == SAGA_STORE:
+            steps = saga.definition.steps
+            found += [commands_aggregate(p) for p in saga.participants
+                      if any(s.participant == p and (s.command or s.compensation) for s in steps)]
+    return list(dict.fromkeys(found))

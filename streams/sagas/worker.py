@@ -12,11 +12,10 @@ from faust import Worker
 
 from connectors.topics import ensure_topics
 from streams.sagas.apps import SagaWorkerSettings, create_orchestrator_app, create_participant_app
-from streams.sagas.handlers import HANDLERS
-from streams.sagas.handover import hand_over_orders
+from streams.sagas.enabled import enabled
+from streams.sagas.handover import hand_over_starts
 
 MODES = ("orchestration", "choreography")
-PARTICIPANTS = tuple(HANDLERS)
 # The worker that is not a participant: it drives the sagas (orchestrator) or only records them (monitor).
 COORDINATOR = {"orchestration": "orchestrator", "choreography": "monitor"}
 
@@ -24,14 +23,15 @@ COORDINATOR = {"orchestration": "orchestrator", "choreography": "monitor"}
 def names(mode: str) -> tuple[str, ...]:
     if mode not in MODES:
         raise ValueError(f"unknown saga mode {mode!r}; known: {', '.join(MODES)}")
-    return (COORDINATOR[mode], *PARTICIPANTS)
+    participants = enabled().participants(mode)
+    return (COORDINATOR[mode], *participants) if participants else ()
 
 
 def run(name: str, ws: SagaWorkerSettings, mode: str = "orchestration", loglevel: str = "info") -> None:
     if name not in names(mode):
         raise SystemExit(f"unknown saga worker {name!r} in the {mode} mode; known: {', '.join(names(mode))}")
     ensure_topics(ws.bootstrap, [f"dlq.saga.{name}"])
-    hand_over_orders(ws.bootstrap, mode, name)
+    hand_over_starts(ws.bootstrap, mode, name)
     with contextlib.suppress(ImportError):
         import uvloop
 

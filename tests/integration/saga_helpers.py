@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from services.orders.commands import OrderLine, place_order
+from services.ecommerce.orders.commands import OrderLine, place_order
 from streams.sagas.worker import COORDINATOR, MODES, PARTICIPANTS
 from tests.integration.workers import WorkerProcess, diagnose
 from tests.polling import poll

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from services.catalog import SERVICES
+from services.registry import current
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +19,12 @@ def _retarget(url: str, other_url: str) -> str:
     return urlunsplit((mine.scheme, netloc, other.path, "", ""))
 
 
-@pytest.mark.parametrize("svc", [s.name for s in SERVICES])
+@pytest.mark.parametrize("svc", [s.name for s in current().services])
 def test_service_role_cannot_connect_to_other_service_databases(stack_env, svc):
     own = stack_env[f"{svc.upper()}_DATABASE_URL"]
     with psycopg.connect(own, connect_timeout=5) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == f"{svc}_service"
-    for other in SERVICES:
+    for other in current().services:
         if other.name == svc:
             continue
         target = _retarget(own, stack_env[f"{other.env_prefix}_DATABASE_URL"])

@@ -123,7 +123,7 @@ def test_participant_acts_once_per_key_and_a_late_action_after_its_compensation_
     import time
 
     from schemas.saga import SagaCommand
-    from streams.sagas.handlers import HANDLERS
+    from services.ecommerce.payments.handlers import HANDLERS
     from streams.sagas.participant import COMPENSATED_FIRST, handle
 
     url = stack_env["PAYMENTS_DATABASE_URL"]
@@ -133,7 +133,7 @@ def test_participant_acts_once_per_key_and_a_late_action_after_its_compensation_
 
     async def scenario() -> list:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            h = HANDLERS["payments"]
+            h = HANDLERS
             first = await handle(conn, h, charge)
             resent = await handle(conn, h, charge.model_copy(update={"attempt": 2}))  # a retry: new message, same key
             late = charge.model_copy(update={"saga_id": f"late-{unique}"})

@@ -14,9 +14,9 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from observe.replication import consumer_lag
-from services.orders.commands import OrderLine, place_order
+from services.ecommerce.orders.commands import OrderLine, place_order
 from streams.sagas.choreography_runtime import subscriptions
-from streams.sagas.place_order import PLACE_ORDER
+from streams.sagas.enabled import enabled
 from streams.sagas.topics import commands_topic
 from tests.integration.saga_helpers import MODES, coordinator, saga_worker
 from tests.polling import poll
@@ -102,7 +102,7 @@ def _consumed(mode: str, participant: str) -> tuple[str, list[str]]:
     """(consumer group, topics) of a participant in a mode."""
     if mode == "orchestration":
         return f"cdc-saga-{participant}", [commands_topic(participant)]
-    return f"cdc-choreography-{participant}", subscriptions(PLACE_ORDER, participant)
+    return f"cdc-choreography-{participant}", subscriptions(enabled(), participant)
 
 
 @pytest.mark.parametrize("mode", MODES)

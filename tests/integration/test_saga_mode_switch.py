@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import TopicPartition
 
+from services.ecommerce.place_order import PLACE_ORDER
 from streams.sagas.handover import ORDER_READER
 from streams.sagas.orchestrator import saga_id_for
-from streams.sagas.place_order import PLACE_ORDER
-from streams.sagas.topics import order_events_topic
 from tests.integration.kafka_reader import committed_offset
 from tests.integration.saga_helpers import finish, order, rows, saga_worker
 from tests.polling import poll
@@ -18,13 +17,13 @@ pytestmark = pytest.mark.integration
 
 def test_the_choreography_starts_where_the_orchestrator_stopped(stack_env, reader, tmp_path, unique):
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-    placed = reader(order_events_topic())
+    placed = reader("outbox.event.order")
     orchestrator = saga_worker("orchestrator", "orchestration", stack_env, tmp_path)
     try:
         orchestrator.wait_healthy()
         order_id, _ = order(stack_env, unique, credit="5", quantity=2, price="10.00")  # a card over its limit
         msg = placed.wait_for(lambda m: m.key() == f'"{order_id}"'.encode(), 1, 60, f"OrderPlaced of {order_id}")[0]
-        tp = TopicPartition(order_events_topic(), msg.partition())
+        tp = TopicPartition("outbox.event.order", msg.partition())
         poll(lambda: committed_offset(bootstrap, ORDER_READER["orchestration"], tp), lambda o: o > msg.offset(), 60,
              "the orchestrator to start the saga and commit past its OrderPlaced")
     finally:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from schemas.saga import SagaEvent
+from services.ecommerce.place_order import PLACE_ORDER
 from streams.sagas import choreography
 from streams.sagas.choreography import ANSWERED, FAILED, WAITING, Watch
-from streams.sagas.place_order import PLACE_ORDER
 from streams.sagas.testing import SagaScenario
 
 STEPS = [s.name for s in PLACE_ORDER.steps]

@@ -6,13 +6,13 @@ import json
 import pytest
 
 from connectors import configs, rules
-from services.catalog import SERVICES
+from services.registry import current
 
 
 def test_shipped_configs_pass_and_cover_every_service():
     conns = configs.load_all()
     assert rules.check_all(conns) == []
-    assert {c.topic_prefix for c in conns} == {s.name for s in SERVICES}
+    assert {c.topic_prefix for c in conns} == {s.name for s in current().services}
 
 
 def test_shipped_configs_hold_no_secret_or_host():
@@ -26,7 +26,7 @@ def test_shipped_configs_hold_no_secret_or_host():
 
 def test_captured_tables_match_the_service_catalog():
     by_prefix = {c.topic_prefix: c for c in configs.load_all()}
-    for svc in SERVICES:
+    for svc in current().services:
         topics = by_prefix[svc.name].row_topics()
         for table in svc.captured_tables:
             assert f"{svc.name}.public.{table}" in topics
@@ -75,8 +75,17 @@ def test_topics_of_a_connector():
     assert "__debezium-heartbeat.orders" in orders.all_topics()
 
 
-def test_invalid_json_file_is_refused(tmp_path):
-    (tmp_path / "base.json").write_text("{}")
-    (tmp_path / "x.json").write_text("{nope")
-    with pytest.raises(ValueError, match="x.json: not valid JSON"):
+def test_invalid_base_file_is_refused(tmp_path):
+    (tmp_path / "base.json").write_text("{nope")
+    with pytest.raises(ValueError, match="base.json: not valid JSON"):
         configs.load_all(tmp_path)
+
+
+def test_private_columns_are_derived_into_the_column_exclusion():
+    for svc in current().services:
+        conn = next(c for c in configs.load_all() if c.name == svc.connector)
+        excluded = set(filter(None, conn.config.get("column.exclude.list", "").split(",")))
+        assert excluded == {f"public.{t}.{c}" for t, cols in svc.private_columns.items() for c in cols}
+    orders = next(c for c in configs.load_all() if c.name == "orders-source")
+    assert {"public.customers.document_number", "public.customers.phone"} <= set(
+        orders.config["column.exclude.list"].split(","))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.catalog import SERVICES
+from services.registry import current
 from stack.envfile import stack_env
 from stack.secrets import load_or_create
 from stack.settings import StackSettings
@@ -24,7 +24,8 @@ def test_port_base_and_single_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("CDC_KAFKA_PORT", "31111")
     monkeypatch.setenv("CDC_STACK_DIR", str(tmp_path))
     s = StackSettings.from_env()
-    assert s.pg_ports["orders"] == 30000 and s.kafka_port == 31111 and s.connect_port == 30020
+    assert s.kafka_port == 31111 and s.connect_port == 30002
+    assert all(30100 <= p < 30500 for p in s.pg_ports.values()), s.pg_ports
     assert s.port_env_names()[31111] == "CDC_KAFKA_PORT"
     assert s.run_dir == tmp_path
 
@@ -40,7 +41,7 @@ def test_env_lists_a_database_url_per_service_and_the_kafka_addresses(monkeypatc
     s = StackSettings.from_env()
     secrets = load_or_create(s.secrets_file)
     env = stack_env(s, secrets)
-    for svc in SERVICES:
+    for svc in current().services:
         assert env[f"{svc.env_prefix}_DATABASE_URL"].startswith(f"postgresql://{svc.role}:")
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{s.kafka_port}"
     assert env["CONNECT_URL"] == f"http://127.0.0.1:{s.connect_port}"

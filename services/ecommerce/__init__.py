@@ -1,0 +1,1 @@
+"""The e-commerce example domain (see domain.py)."""
