@@ -8,10 +8,13 @@ from pathlib import Path
 import psycopg
 
 from services.ecommerce.orders.commands import OrderLine, place_order
-from streams.sagas.worker import COORDINATOR, MODES, PARTICIPANTS
+from services.ecommerce.place_order import PLACE_ORDER_SAGA
+from streams.sagas.worker import COORDINATOR, MODES
 from tests.integration.workers import WorkerProcess, diagnose
 from tests.polling import poll
 
+# the place-order saga's participant services, each with a saga worker
+PARTICIPANTS = PLACE_ORDER_SAGA.participants
 __all__ = ["MODES", "PARTICIPANTS", "coordinator", "saga_workers_of", "one", "rows", "order", "finish", "records"]
 
 

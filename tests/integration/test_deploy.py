@@ -79,10 +79,9 @@ def test_connect_itself_rejects_a_wrong_plugin_name(client):
 
 
 def test_cli_refuses_with_exit_code_and_message(tmp_path, stack_env):
-    shutil.copy(configs.CONFIG_DIR / "base.json", tmp_path / "base.json")
-    bad = json.loads((configs.CONFIG_DIR / "orders.json").read_text())
-    bad["config"]["plugin.name"] = "decoderbufs"
-    (tmp_path / "orders.json").write_text(json.dumps(bad))
+    bad = json.loads((configs.CONFIG_DIR / "base.json").read_text())
+    bad["plugin.name"] = "decoderbufs"  # a base that every derived connector config inherits
+    (tmp_path / "base.json").write_text(json.dumps(bad))
     env = {**stack_env, "PATH": "/usr/bin:/bin"}
     res = subprocess.run([sys.executable, "-m", "cli", "deploy", "--config-dir", str(tmp_path)], cwd=REPO,
                          capture_output=True, text=True, env=env)

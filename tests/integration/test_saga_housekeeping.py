@@ -42,12 +42,12 @@ def _present(env, row_id: str) -> bool:
 
 def test_an_outbox_row_is_purged_only_after_debezium_published_it(stack_env, reader, unique, tmp_path):
     url = stack_env["PAYMENTS_DATABASE_URL"]
-    r = reader("outbox.event.payment")
+    r = reader("outbox.event.payments-events")
     hk = Housekeeping(slot=SLOT, inbox_keep_s=None)
     _connector(stack_env, "pause")
     try:
         with psycopg.connect(url) as conn:
-            outbox.write(conn, "payment", unique, "HousekeepingProbe", {"tag": unique})
+            outbox.write(conn, "payments-events", unique, "HousekeepingProbe", {"tag": unique})
             conn.commit()
             row = conn.execute("SELECT id::text, pg_current_wal_lsn() > (SELECT confirmed_flush_lsn FROM "
                                "pg_replication_slots WHERE slot_name = %s) FROM outbox WHERE aggregateid = %s",
