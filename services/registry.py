@@ -84,6 +84,24 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
+class Component:
+    """A process a domain needs beside its services (an external provider it calls, a mail
+    server), started by `make up` like the rest. Its address is in `make env` as <NAME>_URL."""
+    name: str                  # lower-case; the pid, log and data folder are named after it
+    module: str                # run as `python -m <module> --port P --data DIR`
+    scheme: str = "http"       # of its URL in `make env`
+    health: str | None = "/healthz"  # HTTP path answered 200 once ready; None: ready once the port accepts
+
+    def __post_init__(self) -> None:
+        if not SERVICE_NAME.match(self.name):
+            raise ValueError(f"component name {self.name!r}: lower-case letters, digits and '_'")
+
+    @property
+    def env_name(self) -> str:
+        return f"{self.name.upper()}_URL"
+
+
+@dataclass(frozen=True)
 class DemoContext:
     env: dict[str, str]   # `make env`
     tag: str              # random per run: sample data never collides with earlier runs
@@ -98,6 +116,7 @@ class Domain:
     sagas: tuple[SagaPlugin, ...] = ()
     demo: Callable[[DemoContext], None] | None = None
     description: str = ""
+    components: tuple[Component, ...] = ()
 
 
 class RegistryError(ValueError):
@@ -131,6 +150,10 @@ class Registry:
         return (*own, saga_store()) if any(d.sagas for d in self.domains) else own
 
     @property
+    def components(self) -> tuple[Component, ...]:
+        return tuple(c for d in self.domains for c in d.components)
+
+    @property
     def sagas(self) -> tuple[SagaPlugin, ...]:
         return tuple(s for d in self.domains for s in d.sagas)
 
@@ -153,6 +176,9 @@ class Registry:
                 if s.name in seen:
                     raise RegistryError(f"service {s.name!r} of domain {d.name} is also declared by {seen[s.name]}")
                 seen[s.name] = f"domain {d.name}"
+        components = [c.name for c in self.components]
+        if len(set(components)) != len(components):
+            raise RegistryError(f"component names repeat: {components}")
         for saga in self.sagas:
             for participant in saga.participants:
                 if participant not in seen or participant == SAGA_STORE:

@@ -20,6 +20,8 @@ def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
         env[f"{svc.env_prefix}_DEBEZIUM_URL"] = dsn(DEBEZIUM_ROLE, secrets[secret_name(svc, "debezium")], port, svc.database)
     env["KAFKA_BOOTSTRAP_SERVERS"] = s.kafka_bootstrap
     env["CONNECT_URL"] = s.connect_url
+    for c in current().components:
+        env[c.env_name] = f"{c.scheme}://{HOST}:{s.component_ports[c.name]}"
     env["CDC_STACK_DIR"] = str(s.run_dir)
     return env
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from services import migrations
 from services.registry import current
-from stack import jars, kafka, postgres, roles
+from stack import components, jars, kafka, postgres, roles
 from stack.envfile import connect_worker_env, render, stack_env
 from stack.processes import check_ports_free, stop
 from stack.secrets import load_or_create, read_env_file, secret_name
@@ -22,6 +22,10 @@ def _free_ports_needed(s: StackSettings) -> dict[int, str]:
     """Ports of the components that are not running yet (a running one holds its own port)."""
     names = s.port_env_names()
     needed: dict[int, str] = {}
+    for c in current().components:
+        if not components.running(s, c):
+            port = s.component_ports[c.name]
+            needed[port] = names[port]
     for svc in current().services:
         if not postgres.is_running(s, svc):
             port = s.pg_ports[svc.name]
@@ -61,6 +65,7 @@ def up(s: StackSettings) -> None:
     with console.status(f"Kafka Connect on {s.connect_url} (plugin scan takes a while)"):
         started = kafka.start_connect(s, connect_worker_env(s, secrets, roles.system_ids(s, secrets)))
     console.log(f"connect {'started' if started else 'running'}  {s.connect_url}")
+    components.start_all(s, log=console.log)
     console.log(f"stack up; its addresses: {s.env_file} (or `make env`)")
 
 
@@ -70,6 +75,7 @@ def down(s: StackSettings) -> None:
     for pid_file in sorted(s.pids_dir.glob("worker-*.pid")):
         if stop(pid_file, timeout=30):
             console.log(f"{pid_file.stem} stopped")
+    components.stop_all(s, log=console.log)
     for name in ("connect", "kafka"):
         was = stop(kafka.pid_file(s, name), timeout=90)
         console.log(f"{name} {'stopped' if was else 'not running'}")
@@ -100,6 +106,7 @@ def status(s: StackSettings) -> list[ComponentStatus]:
                             postgres.is_running(s, svc)) for svc in current().services]
     rows.append(ComponentStatus("kafka", s.kafka_bootstrap, kafka.broker_running(s)))
     rows.append(ComponentStatus("connect", s.connect_url, kafka.connect_running(s) and kafka.connect_healthy(s)))
+    rows += [ComponentStatus(c.name, components.url(s, c), components.running(s, c)) for c in current().components]
     return rows
 
 

@@ -11,7 +11,8 @@ CONTROLLER_OFFSET = 1
 CONNECT_OFFSET = 2
 PG_FIRST, PG_COUNT = 100, 400          # service databases: base+100 .. base+499
 WORKERS_FIRST, WORKERS_COUNT = 500, 1000  # workers' /healthz: base+500 .. base+1499
-SPAN = WORKERS_FIRST + WORKERS_COUNT    # a stack holds ports base .. base+SPAN-1
+COMPONENTS_FIRST, COMPONENTS_COUNT = 1500, 100  # domains' components: base+1500 .. base+1599
+SPAN = COMPONENTS_FIRST + COMPONENTS_COUNT  # a stack holds ports base .. base+SPAN-1
 
 
 def allocate(names: Iterable[str], first: int, count: int) -> dict[str, int]:

@@ -5,6 +5,7 @@ CDC_PORT_BASE  first port; a stack holds base .. base+1499 (stack/ports.py), eac
                from a fixed offset or a name, unless set one by one: CDC_<SERVICE>_PG_PORT,
                CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT,
                CDC_WORKERS_WEB_PORT (first of the 1000 ports of the workers' /healthz)
+CDC_<COMPONENT>_PORT  a domain component's port (default derived from its name)
 CDC_JARS_DIR   resolved jars, shared by every stack of a checkout (default .stack/jars)
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ class StackSettings:
     controller_port: int
     connect_port: int
     workers_web_port_base: int
+    component_ports: dict[str, int]
 
     @classmethod
     def from_env(cls) -> StackSettings:
@@ -52,6 +54,9 @@ class StackSettings:
         services = current().services
         derived = ports.allocate([s.name for s in services], base + ports.PG_FIRST, ports.PG_COUNT)
         pg_ports = {s.name: _port(f"CDC_{s.env_prefix}_PG_PORT", derived[s.name]) for s in services}
+        components = current().components
+        derived = ports.allocate([c.name for c in components], base + ports.COMPONENTS_FIRST, ports.COMPONENTS_COUNT)
+        component_ports = {c.name: _port(f"CDC_{c.name.upper()}_PORT", derived[c.name]) for c in components}
         return cls(
             run_dir=run_dir,
             jars_dir=jars_dir,
@@ -60,6 +65,7 @@ class StackSettings:
             controller_port=_port("CDC_KAFKA_CONTROLLER_PORT", base + ports.CONTROLLER_OFFSET),
             connect_port=_port("CDC_CONNECT_PORT", base + ports.CONNECT_OFFSET),
             workers_web_port_base=_port("CDC_WORKERS_WEB_PORT", base + ports.WORKERS_FIRST),
+            component_ports=component_ports,
         )
 
     # --- derived addresses -------------------------------------------------------------
@@ -81,6 +87,7 @@ class StackSettings:
         names[self.kafka_port] = "CDC_KAFKA_PORT"
         names[self.controller_port] = "CDC_KAFKA_CONTROLLER_PORT"
         names[self.connect_port] = "CDC_CONNECT_PORT"
+        names.update({p: f"CDC_{n.upper()}_PORT" for n, p in self.component_ports.items()})
         return names
 
     # --- run folder layout -----------------------------------------------------------

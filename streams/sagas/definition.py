@@ -19,6 +19,7 @@ class Step(BaseModel):
     retries: int = Field(default=2, ge=0)   # resends of the command before giving up on it
     pivot: bool = False             # from here on the saga only goes forward (retried, never compensated)
     carries: tuple[str, ...] = ()   # fields of the start payload its command and compensation need
+    nothing_to_undo: bool = False   # it only checks (e.g. validates data): before the pivot, no compensation
 
 
 class SagaDefinition(BaseModel):
@@ -43,8 +44,11 @@ class SagaDefinition(BaseModel):
             raise ValueError(f"more than one pivot: {[self.steps[i].name for i in pivots]}")
         pivot = pivots[0] if pivots else len(self.steps)
         for step in self.steps[:pivot]:
-            if step.compensation is None:
-                raise ValueError(f"step {step.name} comes before the pivot but has no compensation")
+            if step.compensation is None and not step.nothing_to_undo:
+                raise ValueError(f"step {step.name} comes before the pivot but has no compensation "
+                                 "(a step that only checks says nothing_to_undo=True)")
+            if step.compensation is not None and step.nothing_to_undo:
+                raise ValueError(f"step {step.name} has nothing to undo but names a compensation")
         for step in self.steps[pivot:]:
             if step.compensation is not None:
                 raise ValueError(f"step {step.name} is at or after the pivot: it is retried, never compensated")
