@@ -3,7 +3,6 @@ leaving the running connectors untouched."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
