@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.our_worker import healthy_process
 from services.ecommerce.orders.commands import OrderLine, place_order
+from services.ecommerce.place_order import PLACE_ORDER
 from streams.sagas.choreography_runtime import monitor_subscriptions
 from streams.sagas.enabled import enabled
 from streams.sagas.topics import commands_topic, replies_topic
@@ -55,7 +56,7 @@ def saga_workers(env: dict[str, str], mode: str) -> Iterator[None]:
 
 def _topics(mode: str) -> list[str]:
     if mode == "orchestration":
-        return [*(commands_topic(p) for p in PARTICIPANTS), replies_topic()]
+        return [*(commands_topic(p) for p in PARTICIPANTS), replies_topic(PLACE_ORDER.name)]
     return monitor_subscriptions(enabled())
 
 
@@ -93,7 +94,7 @@ def _captured(bootstrap: str, start: dict[tuple[str, int], int]) -> Captured:
             body = orjson.loads(msg.value() or b"{}")
             if "saga_id" not in body:
                 continue
-            kind = "reply" if topic == replies_topic() else ("command" if "-commands" in topic else "event")
+            kind = "reply" if topic == replies_topic(PLACE_ORDER.name) else ("command" if "-commands" in topic else "event")
             out[(kind, body["saga_id"], body["step"], body["action"])] = msg.timestamp()[1] / 1000
     finally:
         c.close()

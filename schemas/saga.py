@@ -12,7 +12,7 @@ class SagaCommand(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     saga_id: str
-    saga: str = ""            # the saga definition's name (its participants may serve several)
+    saga: str                 # the saga definition's name: its replies go to that saga's replies topic
     step: int
     step_name: str
     action: Action

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
@@ -56,17 +57,31 @@ def up(s: StackSettings) -> None:
             roles.bootstrap(svc, s.pg_ports[svc.name], secrets)
             migrations.upgrade(svc, stack_env(s, secrets)[f"{svc.env_prefix}_DATABASE_URL"])
         console.log(f"postgres {svc.name:<12} {'started' if started else 'running'}  127.0.0.1:{s.pg_ports[svc.name]}")
-    s.env_file.write_text(render(stack_env(s, secrets)))
-    s.env_file.chmod(0o600)
+    # services of domains enabled by an earlier `up` keep their lines: their clusters still run
+    write_private(s.env_file, render({**read_env_file(s.env_file), **stack_env(s, secrets)}))
     with console.status(f"Kafka broker on {s.kafka_bootstrap}"):
         kafka.format_storage(s)
         started = kafka.start_broker(s)
     console.log(f"kafka {'started' if started else 'running'}  {s.kafka_bootstrap}")
+    worker_env_file = s.etc_dir / "connect-worker.env"
+    worker_env = {**read_env_file(worker_env_file), **connect_worker_env(s, secrets, roles.system_ids(s, secrets))}
+    if kafka.connect_running(s) and read_env_file(worker_env_file) != worker_env:
+        # Connect resolves ${env:...} from its own environment: a newly enabled service needs a restart
+        with console.status("restarting Kafka Connect: services were added"):
+            stop(kafka.pid_file(s, "connect"), timeout=90)
+    write_private(worker_env_file, render(worker_env))
     with console.status(f"Kafka Connect on {s.connect_url} (plugin scan takes a while)"):
-        started = kafka.start_connect(s, connect_worker_env(s, secrets, roles.system_ids(s, secrets)))
+        started = kafka.start_connect(s, worker_env)
     console.log(f"connect {'started' if started else 'running'}  {s.connect_url}")
     components.start_all(s, log=console.log)
     console.log(f"stack up; its addresses: {s.env_file} (or `make env`)")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Secrets and DSNs: readable by this user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
 
 
 def down(s: StackSettings) -> None:

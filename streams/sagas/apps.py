@@ -290,7 +290,8 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
     saga_metrics(saga.app, ws.dsn)
     for topic in sagas.start_topics:
         saga.consume(topic, agent_name(topic), on_start_event)
-    saga.consume(replies_topic(), "saga-replies", on_reply)
+    for name in (p.name for p in sagas.plugins):
+        saga.consume(replies_topic(name), agent_name(replies_topic(name)), on_reply)
     # durable timeouts: the deadlines are in the database, any orchestrator worker may scan them
     saga.every("timeouts", scan)
     return saga.done()

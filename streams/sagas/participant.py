@@ -17,7 +17,7 @@ import psycopg
 from schemas.saga import SagaCommand, SagaReply
 from services import outbox
 from streams.sagas.handlers import Handler
-from streams.sagas.topics import REPLIES
+from streams.sagas.topics import replies_aggregate
 
 COMPENSATED_FIRST = "compensated before it arrived"
 # Writes the reply to the participant's outbox, in the handling transaction.
@@ -25,7 +25,7 @@ Publish = Callable[[psycopg.AsyncConnection, SagaCommand, SagaReply], Awaitable[
 
 
 async def reply_to_orchestrator(conn: psycopg.AsyncConnection, cmd: SagaCommand, reply: SagaReply) -> None:
-    await outbox.write_async(conn, REPLIES, cmd.saga_id, "SagaReply", reply.model_dump())
+    await outbox.write_async(conn, replies_aggregate(cmd.saga), cmd.saga_id, "SagaReply", reply.model_dump())
 
 
 async def acted(conn: psycopg.AsyncConnection, saga_id: str, step: int) -> bool:

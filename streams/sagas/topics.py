@@ -9,7 +9,6 @@ if TYPE_CHECKING:
     from services.registry import Registry, ServiceSpec
 
 ROUTED_PREFIX = "outbox.event."
-REPLIES = "saga-replies"          # aggregatetype of every participant's replies
 
 
 def commands_aggregate(participant: str) -> str:
@@ -20,8 +19,14 @@ def commands_topic(participant: str) -> str:
     return ROUTED_PREFIX + commands_aggregate(participant)
 
 
-def replies_topic() -> str:
-    return ROUTED_PREFIX + REPLIES
+def replies_aggregate(saga: str) -> str:
+    """aggregatetype of the participants' replies to one saga's orchestrator: each saga has its
+    own, so an orchestrator reads only the replies of the sagas it runs."""
+    return f"{saga}-replies"
+
+
+def replies_topic(saga: str) -> str:
+    return ROUTED_PREFIX + replies_aggregate(saga)
 
 
 def events_aggregate(participant: str) -> str:
@@ -41,7 +46,7 @@ def routed_aggregates(registry: Registry, svc: ServiceSpec) -> list[str]:
     found = list(svc.aggregates)
     for saga in registry.sagas:
         if svc.name in saga.participants:
-            found += [REPLIES, events_aggregate(svc.name)]
+            found += [replies_aggregate(saga.name), events_aggregate(svc.name)]
         if svc.name == SAGA_STORE:
             steps = saga.definition.steps
             found += [commands_aggregate(p) for p in saga.participants
