@@ -127,7 +127,7 @@ def test_participant_acts_once_per_key_and_a_late_action_after_its_compensation_
     from streams.sagas.participant import COMPENSATED_FIRST, handle
 
     url = stack_env["PAYMENTS_DATABASE_URL"]
-    charge = SagaCommand(saga_id=f"once-{unique}", step=1, step_name="charge_payment", action="action",
+    charge = SagaCommand(saga_id=f"once-{unique}", saga="place-order", step=1, step_name="charge_payment", action="action",
                          participant="payments", name="ChargePayment", deadline=time.time() + 60,
                          payload={"order_id": 0, "customer_id": 0, "total": "5.00", "credit_limit": "10.00"})
 

@@ -18,7 +18,8 @@ from tests.integration.saga_helpers import coordinator, one, saga_worker
 from tests.integration.workers import WorkerProcess, diagnose
 from tests.polling import poll
 
-pytestmark = pytest.mark.integration
+# destructive: enabling a domain restarts Kafka Connect (it reads connector secrets from its environment)
+pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 MODES = ("orchestration", "choreography")
 
 

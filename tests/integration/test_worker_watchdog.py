@@ -28,7 +28,7 @@ def test_a_stuck_participant_restarts_in_place_and_handles_the_command_once(stac
         # The handler will wait on this lock: no error, no retry, no progress (a stuck worker).
         blocker.execute("LOCK TABLE payments IN ACCESS EXCLUSIVE MODE")
         saga_id = str(uuid.uuid4())
-        cmd = SagaCommand(saga_id=saga_id, step=1, step_name="charge_payment", action="action",
+        cmd = SagaCommand(saga_id=saga_id, saga="place-order", step=1, step_name="charge_payment", action="action",
                           participant="payments", name="ChargePayment", deadline=time.time() + 300,
                           payload={"order_id": 900_000_000 + int(unique[:6], 16), "customer_id": 1, "total": "12.50",
                                    "credit_limit": "100.00"})
