@@ -1,0 +1,49 @@
+"""The accounts service's client of the identity provider (IDP_URL). Answers the saga cares
+about become values; a provider that is unreachable or failing (5xx) raises ConnectionError,
+which the saga runtime retries in place with back-off (an OSError is transient to it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from services.signup import config
+
+# Longer than the provider's slowest create: the handler waits for the answer rather than
+# giving up and leaving an account it does not know about.
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    user_id: str | None
+    refused: str | None = None
+
+
+async def create_user(external_id: str, email: str, name: str) -> CreateResult:
+    resp = await _call("POST", "/users", json={"external_id": external_id, "email": email, "name": name})
+    if resp.status_code in (200, 201):
+        return CreateResult(str(resp.json()["id"]))
+    if resp.status_code == 409:
+        return CreateResult(None, "e-mail already registered")
+    if resp.status_code == 410:
+        return CreateResult(None, "the sign-up was withdrawn before the provider created the account")
+    raise ValueError(f"identity provider refused the request: {resp.status_code} {resp.text[:200]}")
+
+
+async def delete_by_external_id(external_id: str) -> None:
+    """Deletes the user of this sign-up, also one created late; idempotent."""
+    resp = await _call("DELETE", "/users", params={"external_id": external_id})
+    if resp.status_code not in (204, 404):
+        raise ConnectionError(f"identity provider answered {resp.status_code} to a delete")
+
+
+async def _call(method: str, path: str, **kw) -> httpx.Response:
+    try:
+        async with httpx.AsyncClient(base_url=config.value("IDP_URL"), timeout=TIMEOUT_S) as client:
+            resp = await client.request(method, path, **kw)
+    except httpx.HTTPError as exc:
+        raise ConnectionError(f"identity provider unreachable: {type(exc).__name__}: {exc}") from exc
+    if resp.status_code >= 500:
+        raise ConnectionError(f"identity provider failed: {resp.status_code} {resp.text[:200]}")
+    return resp
