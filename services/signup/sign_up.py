@@ -16,8 +16,8 @@ SIGN_UP = SagaDefinition(
         #    step                  participant          command          compensation     what its command carries
         Step(name="validate_signup", participant="registration", command=None, nothing_to_undo=True),
         Step(name="create_account", participant="accounts", command="CreateAccount", compensation="DeleteAccount",
-             timeout_s=4.0, retries=1, carries=("signup_id", "email", "name")),
-        Step(name="send_welcome", participant="mailer", command="SendWelcome", pivot=True, timeout_s=15.0,
+             timeout_s=8.0, retries=1, carries=("signup_id", "email", "name")),
+        Step(name="send_welcome", participant="mailer", command="SendWelcome", pivot=True, timeout_s=30.0,
              carries=("signup_id", "email", "name", "locale")),
     ),
 )

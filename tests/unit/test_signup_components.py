@@ -116,3 +116,8 @@ def test_the_sink_keeps_each_message_and_the_send_refuses_a_refused_domain(smtp_
 def test_an_smtp_server_that_is_away_is_transient():
     with pytest.raises(ConnectionError):
         welcome.send(f"smtp://127.0.0.1:{_free_port()}", welcome.compose("saga-1", "a@example.org", "A"), timeout=2)
+
+
+def test_sink_faults_by_address():
+    assert mailbox.refuses("grace@Refused.Example") and not mailbox.refuses("grace@example.org")
+    assert mailbox.slow("slowmail+1.x@example.org") and not mailbox.slow("slow+1@example.org")

@@ -3,6 +3,7 @@ about become values; a provider that is unreachable or failing (5xx) raises Conn
 which the saga runtime retries in place with back-off (an OSError is transient to it)."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import httpx
@@ -38,10 +39,20 @@ async def delete_by_external_id(external_id: str) -> None:
         raise ConnectionError(f"identity provider answered {resp.status_code} to a delete")
 
 
+_clients: dict[int, httpx.AsyncClient] = {}   # per event loop: a pooled client, kept-alive connections
+
+
+def _client() -> httpx.AsyncClient:
+    loop = id(asyncio.get_running_loop())
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = httpx.AsyncClient(base_url=config.value("IDP_URL"), timeout=TIMEOUT_S)
+    return client
+
+
 async def _call(method: str, path: str, **kw) -> httpx.Response:
     try:
-        async with httpx.AsyncClient(base_url=config.value("IDP_URL"), timeout=TIMEOUT_S) as client:
-            resp = await client.request(method, path, **kw)
+        resp = await _client().request(method, path, **kw)
     except httpx.HTTPError as exc:
         raise ConnectionError(f"identity provider unreachable: {type(exc).__name__}: {exc}") from exc
     if resp.status_code >= 500:

@@ -105,7 +105,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"healthy": True})
 
 
-def make_app(data: Path, slow_s: float = 16.0) -> web.Application:
+def make_app(data: Path, slow_s: float = 30.0) -> web.Application:
     app = web.Application()
     data.mkdir(parents=True, exist_ok=True)
     app[STORE] = Store(data / "idp.sqlite3")
@@ -121,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--slow-s", type=float, default=16.0, help="how long a `slow+` e-mail's create takes")
+    parser.add_argument("--slow-s", type=float, default=30.0, help="how long a `slow+` e-mail's create takes")
     args = parser.parse_args()
     web.run_app(make_app(args.data, args.slow_s), host=HOST, port=args.port, print=None)
 

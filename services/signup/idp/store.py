@@ -33,6 +33,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")   # WAL: durable at checkpoints, consistent always
         self.db.executescript(SCHEMA)
 
     def create(self, external_id: str, email: str, name: str) -> Created:

@@ -18,22 +18,27 @@ from services.signup import config
 from services.signup.mailer import welcome
 from streams.sagas.handlers import Handler, Outcome
 
+_ledgers: dict[int, psycopg.AsyncConnection] = {}   # per event loop; autocommit: each statement commits at once
+
 
 async def _ledger() -> psycopg.AsyncConnection:
-    return await psycopg.AsyncConnection.connect(config.value("MAILER_DATABASE_URL"), autocommit=True,
-                                                 connect_timeout=5, application_name="mailer-send-ledger")
+    loop = id(asyncio.get_running_loop())
+    conn = _ledgers.get(loop)
+    if conn is None or conn.closed or conn.broken:
+        conn = _ledgers[loop] = await psycopg.AsyncConnection.connect(
+            config.value("MAILER_DATABASE_URL"), autocommit=True, connect_timeout=5,
+            application_name="mailer-send-ledger")
+    return conn
 
 
 async def sent_before(message_id: str) -> bool:
-    async with await _ledger() as ledger:
-        cur = await ledger.execute("SELECT 1 FROM welcome_sends WHERE message_id = %s", (message_id,))
-        return await cur.fetchone() is not None
+    cur = await (await _ledger()).execute("SELECT 1 FROM welcome_sends WHERE message_id = %s", (message_id,))
+    return await cur.fetchone() is not None
 
 
 async def record_sent(message_id: str) -> None:
-    async with await _ledger() as ledger:
-        await ledger.execute("INSERT INTO welcome_sends (message_id) VALUES (%s) ON CONFLICT DO NOTHING",
-                             (message_id,))
+    await (await _ledger()).execute("INSERT INTO welcome_sends (message_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                                    (message_id,))
 
 
 async def send_welcome(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Outcome:

@@ -12,6 +12,12 @@ from typing import Any
 MAILBOX = "mailbox.jsonl"
 REFUSED_DOMAINS = frozenset({"refused.example"})   # the sink answers 550 for these recipients
 
+SLOW_PREFIX, SLOW_S = "slowmail+", 0.2                # a message to slowmail+...@ takes this long to accept
+
+
+def slow(address: str) -> bool:
+    return address.strip().lower().lstrip("<").startswith(SLOW_PREFIX)
+
 
 def refuses(address: str) -> bool:
     return address.rsplit("@", 1)[-1].strip().lower().rstrip(">") in REFUSED_DOMAINS

@@ -1,7 +1,9 @@
 """A local SMTP sink: `python -m services.signup.smtp.server --port P --data DIR`.
 
 Accepts any message, appends it to DIR/mailbox.jsonl (see mailbox.py) before answering 250,
-and refuses (550, permanent) recipients of the domains in mailbox.REFUSED_DOMAINS. Binds
+and refuses (550, permanent) recipients of the domains in mailbox.REFUSED_DOMAINS. A recipient
+whose local part starts with `slowmail+` takes mailbox.SLOW_S to accept (tests kill the mailer
+mid-burst with it). Binds
 127.0.0.1 only; no HTTP: ready once the port accepts."""
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if any(mailbox.slow(r) for r in envelope.rcpt_tos):
+            await asyncio.sleep(mailbox.SLOW_S)
         raw = envelope.original_content or b""
         msg = message_from_bytes(raw, policy=default_policy)
         body = msg.get_body(preferencelist=("plain",)) if msg.is_multipart() else msg
