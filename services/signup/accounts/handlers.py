@@ -10,8 +10,15 @@ from streams.sagas.handlers import Handler, Outcome
 
 
 async def create_account(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Outcome:
+    """A refusal must leave nothing at the provider (the saga does not compensate a refused step).
+    So when the provider took the request but did not answer, the sign-up is withdrawn there
+    (deleted, and a create that is still under way is refused) before the step refuses."""
     p = cmd.payload
-    result = await idp_client.create_user(external_id=p["signup_id"], email=p["email"], name=p["name"])
+    try:
+        result = await idp_client.create_user(external_id=p["signup_id"], email=p["email"], name=p["name"])
+    except idp_client.ProviderTimeout as exc:
+        await idp_client.delete_by_external_id(p["signup_id"])   # ConnectionError if it fails: retried
+        return f"identity provider did not answer ({exc}); the sign-up was withdrawn there"
     if result.refused:
         return result.refused
     await conn.execute("INSERT INTO accounts (registration_signup_id, provider_user_id) VALUES (%s, %s) "

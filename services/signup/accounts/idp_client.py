@@ -10,9 +10,13 @@ import httpx
 
 from services.signup import config
 
-# Longer than the provider's slowest create: the handler waits for the answer rather than
-# giving up and leaving an account it does not know about.
-TIMEOUT_S = 30.0
+# Longer than the provider's slowest create (30 s, `slow+`): the handler waits for the answer
+# rather than giving up on an account the provider may still create.
+TIMEOUT_S = 60.0
+
+
+class ProviderTimeout(Exception):
+    """The provider did not answer a create in time: it may still create the user."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,12 @@ class CreateResult:
 
 
 async def create_user(external_id: str, email: str, name: str) -> CreateResult:
-    resp = await _call("POST", "/users", json={"external_id": external_id, "email": email, "name": name})
+    try:
+        resp = await _call("POST", "/users", json={"external_id": external_id, "email": email, "name": name})
+    except ConnectionError as exc:
+        if isinstance(exc.__cause__, httpx.TimeoutException) and not isinstance(exc.__cause__, httpx.ConnectTimeout):
+            raise ProviderTimeout(str(exc)) from exc
+        raise
     if resp.status_code in (200, 201):
         return CreateResult(str(resp.json()["id"]))
     if resp.status_code == 409:
