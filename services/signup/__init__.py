@@ -1,0 +1,1 @@
+"""The sign-up example domain (see domain.py and README.md)."""

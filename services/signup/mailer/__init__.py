@@ -1,0 +1,1 @@
+"""The mailer service: sends the welcome e-mail (the sign-up saga's pivot)."""
