@@ -6,13 +6,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from rich.console import Console
 
 from services import migrations
 from services.registry import current
 from stack import components, jars, kafka, postgres, roles
 from stack.envfile import connect_worker_env, render, stack_env
-from stack.processes import check_ports_free, stop
+from stack.processes import StackError, check_ports_free, stop
 from stack.secrets import load_or_create, read_env_file, secret_name
 from stack.settings import StackSettings
 
@@ -55,7 +56,11 @@ def up(s: StackSettings) -> None:
                 postgres.start(s, svc)
                 started = True
             roles.bootstrap(svc, s.pg_ports[svc.name], secrets)
-            migrations.upgrade(svc, stack_env(s, secrets)[f"{svc.env_prefix}_DATABASE_URL"])
+            try:
+                migrations.upgrade(svc, stack_env(s, secrets)[f"{svc.env_prefix}_DATABASE_URL"])
+            except CommandError as exc:  # e.g. a revision of an older layout that no chain knows
+                raise StackError(f"migrating {svc.name} failed: {exc}. A stack made by an older version of the "
+                                 f"project cannot be migrated: `make wipe` deletes it (all its data).") from None
         console.log(f"postgres {svc.name:<12} {'started' if started else 'running'}  127.0.0.1:{s.pg_ports[svc.name]}")
     # services of domains enabled by an earlier `up` keep their lines: their clusters still run
     write_private(s.env_file, render({**read_env_file(s.env_file), **stack_env(s, secrets)}))
