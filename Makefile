@@ -78,7 +78,9 @@ test: install ## lint, unit tests, then integration tests on a test stack of the
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy stack services schemas connectors streams cli observe bench
 	$(PY) -m pytest tests/unit -q
-# the test stack goes down whatever failed (up, deploy or a test), unless KEEP=1
+# a fresh test stack each run (nothing carried over from the last one: groups, backlogs, rows);
+# it goes down whatever failed (up, deploy or a test), unless KEEP=1
+	$(TEST_STACK) $(CDC) wipe
 	$(TEST_STACK) $(CDC) up && $(TEST_STACK) $(CDC) deploy && \
 	  $(TEST_STACK) $(PY) -m pytest tests/integration -q; rc=$$?; \
 	  [ -n "$$KEEP" ] || $(TEST_STACK) $(CDC) down; exit $$rc

@@ -29,8 +29,8 @@ def toy_env(tmp_path_factory) -> dict[str, str]:
     work = tmp_path_factory.mktemp("toy")
     source = shutil.copytree(REPO / "tests" / "toy_domain", work / "src")  # pip builds in the source tree
     site = work / "site"
-    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                          "--target", str(site), str(source)], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(source)],
+                         capture_output=True, text=True)
     assert res.returncode == 0, f"pip install of the toy domain failed:\n{res.stdout}{res.stderr}"
     env = {"PYTHONPATH": str(site), "CDC_DOMAINS": "toy"}
     for verb in (["up"], ["deploy"]):
