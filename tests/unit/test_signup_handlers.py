@@ -23,7 +23,7 @@ class _Conn:
 
 
 def _cmd(name: str, action: str = "action") -> SagaCommand:
-    return SagaCommand(saga_id="saga-1", step=1, step_name="create_account", action=action,  # type: ignore[arg-type]
+    return SagaCommand(saga_id="saga-1", saga="sign-up", step=1, step_name="create_account", action=action,  # type: ignore[arg-type]
                        participant="accounts", name=name, deadline=time.time() + 60, payload=PAYLOAD)
 
 
