@@ -5,7 +5,9 @@ effect and its reply (through the outbox) commit together or not at all.
   with the recorded outcome and acts no second time.
 - A compensation that arrives before (or instead of) its action leaves a marker: the late
   action then becomes a no-op that replies failed.
-- A command past its deadline is refused without effect.
+- An action past its deadline that never ran is dropped: no effect, no inbox row, no reply. The
+  asker's timeout decides (resend with a new deadline, or give up and compensate); recording a
+  refusal would refuse every resend too, so a participant that is only behind would fail sagas.
 - A refused action is final; a failed compensation is not: its resend runs it again."""
 from __future__ import annotations
 
@@ -56,13 +58,16 @@ async def _record(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str, 
 
 async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand,
                  now: float | None = None, publish: Publish = reply_to_orchestrator,
-                 answer_repeats: bool = True) -> SagaReply:
+                 answer_repeats: bool = True) -> SagaReply | None:
     """`answer_repeats=False`: a repeated command publishes nothing (its first answer is in the
-    outbox already, durable); the choreography needs it, or every repeat would ripple down the saga."""
+    outbox already, durable); the choreography needs it, or every repeat would ripple down the saga.
+    Returns None for an expired action that was dropped."""
     now = time.time() if now is None else now
     async with conn.transaction():
         await lock_step(conn, cmd.saga_id, cmd.step)
         done = await _recorded(conn, cmd, cmd.action)
+        if done is None and cmd.action == "action" and now > cmd.deadline:
+            return None
         repeat = done is not None and not (cmd.action == "compensation" and done[0] == "failed")
         if done is not None and repeat:
             reason = done[1] if done[0] == "failed" else None
@@ -81,8 +86,6 @@ async def _decide(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], c
     if cmd.action == "action":
         if await _recorded(conn, cmd, "compensation") is not None:
             return COMPENSATED_FIRST
-        if now > cmd.deadline:
-            return f"deadline passed ({now - cmd.deadline:.1f}s late)"
         return await _run(conn, handlers, cmd)
     if cmd.local_action:
         return await _run(conn, handlers, cmd)

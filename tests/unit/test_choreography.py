@@ -88,7 +88,7 @@ class World:
             if (ask.step, "compensation") in self.inbox:
                 reason: str | None = "compensated before it arrived"
             elif self.now > ask.deadline:
-                reason = "deadline passed"
+                return  # dropped unrecorded: the asker's watch resends or gives up
             else:
                 reason = self.refuse.get((step.name, "action"))
         elif step.command is not None and action is None:
