@@ -39,6 +39,9 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
            web_port: int = typer.Option(0, "--web-port", help="Port of /healthz and /metrics (default: per pair)."),
            session_timeout: float = typer.Option(30.0, "--session-timeout", help="Kafka session timeout, seconds."),
            batch_max: int = typer.Option(5000, "--batch-max", help="Largest batch applied in one transaction."),
+           purge_every: float = typer.Option(300.0, "--purge-every", envvar="CDC_REPLICATION_PURGE_EVERY",
+                                             help="Seconds between purges of delete markers older than the source "
+                                                  "topic's retention plus a day."),
            loglevel: str = typer.Option("info", "--loglevel"),
            spec_path: Path = typer.Option(None, "--spec", help="Replication spec file (default: the enabled "
                                                                "domains' pairs).")) -> None:
@@ -56,7 +59,8 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     port = web_port or _web_port(settings, pair)
     ws = WorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
-                        session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max)
+                        session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max,
+                        purge_every=purge_every)
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv
     run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 

@@ -2,6 +2,7 @@
 (ordered within it), batches acknowledged only after their transaction committed."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -9,12 +10,16 @@ from dataclasses import dataclass
 import faust
 from prometheus_client import generate_latest
 
+from schemas.envelope import MalformedEvent
 from streams.deadletter import DeadLetterPublisher, RawMessage
+from streams.durable import Database, run_durably
 from streams.faust_app import new_app
 from streams.health import WorkerState
+from streams.purge import MarkerPurge, purges_markers
 from streams.replicator import FatalApplyError, PairReplicator
 from streams.sink import ReplicaSink
 from streams.spec import ReplicationPair
+from streams.topic_retention import redelivery_keep_seconds
 
 log = logging.getLogger(__name__)
 EXIT_UNAPPLIABLE = 70  # the batch is not acknowledged: it is redelivered once the deployment is fixed
@@ -30,6 +35,7 @@ class WorkerSettings:
     session_timeout: float = 30.0   # tests shorten it so takeovers are quick
     rebalance_timeout: float = 30.0
     stall_after: float = 30.0
+    purge_every: float = 300.0      # seconds between purges of expired delete markers
 
 
 def _raw(message) -> RawMessage:
@@ -65,6 +71,8 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
         finally:
             await sink.close()
 
+    purge = install_purge(app, pair, ws, state)
+
     @app.page("/healthz")
     async def healthz(web, request):
         assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()} if app.consumer else set()
@@ -80,7 +88,8 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
             if position is not None:
                 positions[(tp.topic, tp.partition)] = position
         health = state.evaluate(assigned, highwaters, positions)
-        return web.json({"healthy": health.healthy, "reason": health.reason, **health.details},
+        return web.json({"healthy": health.healthy, "reason": health.reason, **health.details,
+                         "purge": purge.stats() if purge else {"disabled": f"{pair.delete_policy}: deleted rows are kept"}},
                         status=200 if health.healthy else 503)
 
     @app.page("/metrics")
@@ -89,3 +98,29 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
 
     app.cdc_state = state  # type: ignore[attr-defined]
     return app
+
+
+def install_purge(app: faust.App, pair: ReplicationPair, ws: WorkerSettings, state: WorkerState) -> MarkerPurge | None:
+    """A timer that deletes the pair's expired delete markers (streams/purge.py), retried while
+    the target database is down. The topic's retention is read at every run, so a changed
+    retention counts from the next run; while it cannot be read, nothing is purged."""
+    if not purges_markers(pair):
+        return None
+    purge = MarkerPurge(pair)
+    db = Database(ws.target_dsn, f"{pair.group_id}-purge")
+
+    @app.timer(interval=ws.purge_every, name=f"purge-{pair.name}")
+    async def purge_markers() -> None:
+        try:
+            purge.keep_s = await asyncio.to_thread(redelivery_keep_seconds, ws.bootstrap, [pair.source_topic])
+        except Exception as exc:  # noqa: BLE001 - try again next time; keep every marker meanwhile
+            log.warning("purge: retention of %s unavailable (%s); markers kept", pair.source_topic, exc)
+            return
+        before = purge.markers_purged
+        try:
+            await run_durably(f"purge {pair.name}", db, purge.run)
+        except MalformedEvent as exc:  # a data error in a DELETE: not worth stopping replication for
+            log.error("purge of %s failed: %s", pair.replica_table, exc)
+        state.purged.labels(pair.name).inc(purge.markers_purged - before)
+
+    return purge

@@ -31,6 +31,8 @@ class WorkerState:
                             registry=self.registry)
         self.retries = Counter("cdc_replication_retries_total", "Retries of a batch (target down)", labels,
                                registry=self.registry)
+        self.purged = Counter("cdc_replication_markers_purged_total", "Expired delete markers purged", labels,
+                              registry=self.registry)
         self.lag = Gauge("cdc_replication_lag_messages", "Messages behind the end of the source topic", labels,
                          registry=self.registry)
         self.latency = Histogram("cdc_replication_apply_seconds", "Time to apply one batch", labels,

@@ -32,6 +32,9 @@ def ddl(pair: ReplicationPair) -> list[sql.Composed]:
         body = sql.SQL("SELECT {}, {}, cdc_deleted AS deleted FROM {}").format(sql.Identifier(key_col), shown, table)
     else:
         body = sql.SQL("SELECT {}, {} FROM {} WHERE NOT cdc_deleted").format(sql.Identifier(key_col), shown, table)
+        # the purge of expired markers (streams/purge.py) finds them without scanning live rows
+        statements.append(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (cdc_applied_at) WHERE cdc_deleted").format(
+            sql.Identifier(pair.replica_table + "_markers"), table))
     statements.append(sql.SQL("CREATE OR REPLACE VIEW {} AS {}").format(sql.Identifier(pair.target.table), body))
     return statements
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,22 +17,20 @@ import psycopg
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from psycopg.pq import TransactionStatus
 
-from schemas.envelope import MalformedEvent
 from schemas.outbox import parse_outbox
 from schemas.saga import SagaCommand, SagaReply
 from services.registry import SAGA_STORE, current
 from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
-from streams.errors import ErrorKind, classify
+from streams.durable import Database, bad_message, run_durably
 from streams.faust_app import new_app
 from streams.liveness import Liveness, install_watchdog
-from streams.replicator import Backoff
 from streams.sagas import orchestrator, participant
 from streams.sagas.enabled import Sagas, enabled
-from streams.sagas.retention import Housekeeping, inbox_keep_seconds
+from streams.sagas.retention import Housekeeping
 from streams.sagas.topics import ROUTED_PREFIX, commands_topic, replies_topic
+from streams.topic_retention import redelivery_keep_seconds
 
 log = logging.getLogger(__name__)
-EXIT_UNAPPLIABLE = 70
 
 
 @dataclass(frozen=True)
@@ -48,55 +45,9 @@ class SagaWorkerSettings:
     housekeeping_every: float = 30.0  # purge published outbox rows and expired inbox rows this often
 
 
-class Database:
-    """One connection per actor, reopened after a failure."""
-
-    def __init__(self, dsn: str, name: str) -> None:
-        self.dsn, self.name = dsn, name
-        self.conn: psycopg.AsyncConnection | None = None
-
-    async def get(self) -> psycopg.AsyncConnection:
-        if self.conn is None or self.conn.closed or self.conn.broken:
-            self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, connect_timeout=5,
-                                                              application_name=self.name)
-        return self.conn
-
-
-async def run_durably(what: str, db: Database, work: Callable[[psycopg.AsyncConnection], Awaitable[object]],
-                      liveness: Liveness | None = None) -> None:
-    """Retry transient failures in place; a wrong deployment stops the process unacknowledged."""
-    delays = Backoff().delays()
-    while True:
-        try:
-            await work(await db.get())
-            return
-        except Exception as exc:  # noqa: BLE001 - every error is classified
-            kind = classify(exc)
-            if kind is ErrorKind.TRANSIENT:
-                delay = next(delays)
-                log.warning("%s: database unavailable (%s); retrying in %.1fs", what, exc, delay)
-                if liveness is None:
-                    await asyncio.sleep(delay)
-                else:
-                    with liveness.retrying():  # waiting on purpose is not a stall
-                        await asyncio.sleep(delay)
-                continue
-            if _bad_message(exc):
-                raise MalformedEvent(f"{type(exc).__name__}: {exc}") from exc
-            log.critical("%s: cannot go on: %s. Exiting without acknowledging.", what, exc)
-            logging.shutdown()
-            os._exit(EXIT_UNAPPLIABLE)
-
-
 def _raw(message) -> RawMessage:
     return RawMessage(message.topic, message.partition, message.offset, message.key, message.value,
                       tuple(message.headers or ()), message.timestamp)
-
-
-def _bad_message(exc: Exception) -> bool:
-    """The message, not the deployment or the database, is wrong: dead-letter it (the saga's
-    timeout takes over)."""
-    return classify(exc) is ErrorKind.BAD_ROWS or isinstance(exc, (KeyError, ValueError, TypeError, ArithmeticError))
 
 
 class _Isolate(Exception):
@@ -121,7 +72,7 @@ async def apply_batch(conn: psycopg.AsyncConnection, msgs: list[RawMessage],
                     async with conn.transaction():
                         await handle(conn, msg)
             except Exception as exc:  # noqa: BLE001 - classified: bad messages go to the DLQ, the rest up
-                if not _bad_message(exc):
+                if not bad_message(exc):
                     raise
                 if together and conn.info.transaction_status == TransactionStatus.INERROR:
                     raise _Isolate from exc
@@ -191,7 +142,7 @@ def install_housekeeping(app: faust.App, ws: SagaWorkerSettings, service: str, t
     async def housekeeping() -> None:
         if not retention:
             try:
-                retention.append(await asyncio.to_thread(inbox_keep_seconds, ws.bootstrap, topics))
+                retention.append(await asyncio.to_thread(redelivery_keep_seconds, ws.bootstrap, topics))
             except Exception as exc:  # noqa: BLE001 - try again next time; keep everything meanwhile
                 log.warning("housekeeping: topic retention unavailable (%s); inbox rows kept", exc)
                 return

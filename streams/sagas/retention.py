@@ -8,17 +8,13 @@ margin) is published. Commit times come from `track_commit_timestamp`; a row wit
 """
 from __future__ import annotations
 
-import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from confluent_kafka.admin import AdminClient, ConfigResource
 
-log = logging.getLogger(__name__)
 MARGIN_S = 1.0            # commit timestamps are taken just before the commit record is written
-INBOX_EXTRA_S = 86_400.0  # inbox rows outlive the topics' retention by a day
 BATCH = 10_000
 
 
@@ -78,19 +74,3 @@ class Housekeeping:
 
     def stats(self) -> dict[str, int]:
         return {"runs": self.runs, "outbox_purged": self.outbox_purged, "inbox_purged": self.inbox_purged}
-
-
-def inbox_keep_seconds(bootstrap: str, topics: list[str]) -> float | None:
-    """How long inbox rows must live: the longest retention of the topics the worker reads,
-    plus a day. None when a topic keeps its messages forever (retention.ms = -1)."""
-    client = AdminClient({"bootstrap.servers": bootstrap})
-    longest = 0.0
-    futures = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
-    for resource, fut in futures.items():
-        entries = fut.result(timeout=30)
-        ms = int(entries["retention.ms"].value)
-        if ms < 0:
-            log.info("topic %s keeps messages forever: inbox rows are kept too", resource.name)
-            return None
-        longest = max(longest, ms / 1000.0)
-    return longest + INBOX_EXTRA_S

@@ -10,8 +10,9 @@ import psycopg
 import pytest
 
 from services import outbox
-from streams.sagas.retention import INBOX_EXTRA_S, Housekeeping, inbox_keep_seconds
+from streams.sagas.retention import Housekeeping
 from streams.sagas.topics import commands_topic
+from streams.topic_retention import REDELIVERY_MARGIN_S, redelivery_keep_seconds
 from tests.integration.saga_helpers import one, rows, saga_worker
 from tests.polling import poll
 
@@ -78,8 +79,8 @@ def test_an_outbox_row_is_purged_only_after_debezium_published_it(stack_env, rea
 
 def test_inbox_rows_live_as_long_as_the_topics_retain_messages_plus_a_day(stack_env, unique):
     url = stack_env["PAYMENTS_DATABASE_URL"]
-    keep = inbox_keep_seconds(stack_env["KAFKA_BOOTSTRAP_SERVERS"], [commands_topic("payments")])
-    assert keep == 7 * 86_400 + INBOX_EXTRA_S, f"the broker keeps 7 days (log.retention.hours=168); got {keep}"
+    keep = redelivery_keep_seconds(stack_env["KAFKA_BOOTSTRAP_SERVERS"], [commands_topic("payments")])
+    assert keep == 7 * 86_400 + REDELIVERY_MARGIN_S, f"the broker keeps 7 days (log.retention.hours=168); got {keep}"
     with psycopg.connect(url, autocommit=True) as conn:
         for saga, age_days in ((f"old-{unique}", 9), (f"young-{unique}", 7.5)):
             conn.execute("INSERT INTO saga_inbox (saga_id, step, action, outcome, handled_at) VALUES "

@@ -29,11 +29,11 @@ class WorkerProcess:
     live: list[WorkerProcess] = []  # for diagnose()
 
     def __init__(self, pair: str, env: dict[str, str], log_dir: Path, session_timeout: float = 6.0,
-                 saga: bool = False, extra_env: dict[str, str] | None = None) -> None:
+                 saga: bool = False, extra_env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.pair = pair
         self.port = free_port()
         self.log = log_dir / f"worker-{pair}-{self.port}.log"
-        verb = ["saga-worker", pair] if saga else ["worker", "--pair", pair]
+        verb = [*(["saga-worker", pair] if saga else ["worker", "--pair", pair]), *(args or [])]
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", *verb, "--web-port", str(self.port), "--session-timeout", str(session_timeout)],

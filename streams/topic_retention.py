@@ -1,0 +1,41 @@
+"""How long a consumer must remember what it applied: as long as a topic can still redeliver a
+message it read, i.e. the topic's retention, plus a margin (Kafka deletes expired segments on a
+periodic check, not on the dot, and clocks differ a little). The saga inbox and the replicas'
+delete markers are both kept this long; a topic that keeps messages forever keeps them forever."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+log = logging.getLogger(__name__)
+REDELIVERY_MARGIN_S = 86_400.0  # kept a day beyond the longest retention
+
+
+def keep_seconds(retention_ms: Iterable[int]) -> float | None:
+    """The longest retention, in seconds, plus the margin; None when a topic keeps its messages
+    forever (retention.ms < 0, i.e. -1)."""
+    longest = 0.0
+    for ms in retention_ms:
+        if ms < 0:
+            return None
+        longest = max(longest, ms / 1000.0)
+    return longest + REDELIVERY_MARGIN_S
+
+
+def retention_ms(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """retention.ms of each topic, as the broker has it (its own setting or the broker default)."""
+    client = AdminClient({"bootstrap.servers": bootstrap})
+    futures = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
+    return {resource.name: int(fut.result(timeout=30)["retention.ms"].value) for resource, fut in futures.items()}
+
+
+def redelivery_keep_seconds(bootstrap: str, topics: list[str]) -> float | None:
+    """How long rows about these topics' messages must live (None: forever). Raises when the
+    broker cannot answer: keep everything meanwhile."""
+    found = retention_ms(bootstrap, topics)
+    forever = sorted(t for t, ms in found.items() if ms < 0)
+    if forever:
+        log.info("topics %s keep messages forever: so are the rows that remember them", ", ".join(forever))
+    return keep_seconds(found.values())
