@@ -150,7 +150,8 @@ def test_participant_acts_once_per_key_and_a_late_action_after_its_compensation_
     assert arrived_late.outcome == "failed" and arrived_late.reason == COMPENSATED_FIRST
     assert expired is None, "an expired action is dropped without an answer: the asker's timeout decides"
     assert renewed is not None and renewed.outcome == "succeeded", "the resend with a new deadline acts"
-    charged = rows(stack_env["PAYMENTS_OBSERVER_URL"], "SELECT saga_id, status FROM payments WHERE saga_id LIKE %s ORDER BY saga_id",
+    charged = rows(stack_env["PAYMENTS_OBSERVER_URL"],
+                   "SELECT saga_id, status FROM payments WHERE saga_id LIKE %s ORDER BY saga_id",
                    (f"%-{unique}",))
     assert charged == [(f"old-{unique}", "CHARGED"), (f"once-{unique}", "CHARGED")], \
         "charged once each; nothing for the late command, the expired one only on its resend"
