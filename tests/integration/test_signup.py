@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 from collections import Counter
 
@@ -24,8 +23,9 @@ from services.signup.smtp import mailbox
 from streams.sagas.orchestrator import saga_id_for
 from streams.sagas.topics import commands_topic, events_topic
 from streams.sagas.worker import MODES
-from tests.integration.conftest import REPO, read_make_env
+from tests.integration import saga_helpers
 from tests.integration.kafka_reader import TopicReader, committed_offset
+from tests.integration.saga_helpers import coordinator, one, rows
 from tests.integration.workers import WorkerProcess, diagnose
 from tests.polling import poll
 
@@ -35,29 +35,8 @@ TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED")
 WORKER_ENV = {"CDC_WORKER_STALL_RESTART": "60"}
 
 
-@pytest.fixture(scope="session")
-def stack_env() -> dict[str, str]:
-    """`make env`; the stack may run only this domain (CDC_DOMAINS=signup: no orders service)."""
-    try:
-        return read_make_env()
-    except AssertionError:
-        res = subprocess.run(["make", "-s", "--no-print-directory", "env"], cwd=REPO, capture_output=True, text=True)
-        assert res.returncode == 0, f"`make env` failed (is the stack up?):\n{res.stdout}{res.stderr}"
-        return dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
-
-
 def saga_worker(name: str, mode: str, env: dict[str, str], log_dir) -> WorkerProcess:
-    return WorkerProcess(name, env, log_dir, saga=True, extra_env={"CDC_SAGA_MODE": mode, **WORKER_ENV})
-
-
-def one(url: str, query: str, params: tuple = ()) -> tuple | None:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, params).fetchone()
-
-
-def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, params).fetchall()
+    return saga_helpers.saga_worker(name, mode, env, log_dir, extra_env=WORKER_ENV)
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -322,7 +301,7 @@ def _mailer_input(mode: str) -> tuple[str, list[str]]:
     return "cdc-choreography-mailer", subscriptions(enabled(), "mailer")
 
 
-def test_one_welcome_per_sign_up_under_kill_9_of_the_mailer_and_a_replay_from_offset_0(
+def test_one_welcome_per_sign_up_under_kill_9_of_the_mailer_and_the_coordinator_and_a_replay_from_offset_0(
         stack_env, signup_mode, unique, tmp_path):
     mode, workers = signup_mode
     bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
@@ -332,13 +311,20 @@ def test_one_welcome_per_sign_up_under_kill_9_of_the_mailer_and_a_replay_from_of
     ids = [start(stack_env, f"{local}{i}.{unique}@example.org", f"Burst {i}") for i in range(burst)]
     poll(lambda: sum(1 for n in mail_counts(ids).values() if n), lambda n: n >= 3, 90,
          "the first welcome e-mails of the burst")
+    boss = coordinator(mode)
     workers["mailer"].kill9()
+    workers[boss].kill9()   # the orchestrator (or the choreography's monitor) too, mid-burst
     at_kill = sum(1 for n in mail_counts(ids).values() if n)
     assert at_kill < burst, f"the kill came after the burst ({at_kill} mailed): not mid-burst"
-    workers["mailer"] = saga_worker("mailer", mode, stack_env, tmp_path)
-    workers["mailer"].wait_healthy()
+    for name in ("mailer", boss):
+        workers[name] = saga_worker(name, mode, stack_env, tmp_path)
+        workers[name].wait_healthy()
     states = {s: finish(stack_env, s)[0] for s in ids}
     assert set(states.values()) == {"COMPLETED"}, Counter(states.values())
+    # each service's rows agree with how its saga ended: an account at the provider and its id here, a welcome record
+    for s in ids:
+        r = records(stack_env, s)
+        assert r["provider"] is not None and r["accounts"] == [(s, r["provider"]["id"])] and len(r["welcome"]) == 1, r
     counts = mail_counts(ids)
     group, topics = _mailer_input(mode)
     meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
