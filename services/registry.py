@@ -136,7 +136,9 @@ def _installed() -> dict[str, Domain]:
 
 
 def saga_store() -> ServiceSpec:
-    return ServiceSpec(SAGA_STORE, captured_tables=("saga_instances",),
+    # saga states are captured (a dashboard may follow them), their start payloads are not: they may
+    # hold personal data that only the steps' commands carry, each its own fields
+    return ServiceSpec(SAGA_STORE, captured_tables=("saga_instances",), private_columns={"saga_instances": ("payload",)},
                        framework_migrations=Path(__file__).resolve().parent / "db" / "saga_store")
 
 

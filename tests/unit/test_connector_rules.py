@@ -89,3 +89,9 @@ def test_private_columns_are_derived_into_the_column_exclusion():
     orders = next(c for c in configs.load_all() if c.name == "orders-source")
     assert {"public.customers.document_number", "public.customers.phone"} <= set(
         orders.config["column.exclude.list"].split(","))
+
+
+def test_the_saga_store_never_publishes_start_payloads():
+    """Saga states may be followed on Kafka; their start payloads (personal data in a sign-up) may not."""
+    store = next(c for c in configs.load_all() if c.name == "orchestrator-source")
+    assert "public.saga_instances.payload" in store.config["column.exclude.list"].split(",")
