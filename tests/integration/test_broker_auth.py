@@ -7,6 +7,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from connectors.acls import replication_principal, saga_principal
+from connectors.topics import ensure_topics
 from stack.kafka_client import ADMIN, OBSERVER, KafkaAccess, access
 from streams.sagas.topics import commands_topic
 from streams.spec import load_enabled
@@ -121,7 +122,9 @@ def test_a_replication_worker_cannot_join_another_pairs_group(stack_env):
 
 
 def test_a_replication_worker_writes_its_dead_letters_but_not_saga_commands(stack_env):
-    me = access(stack_env, replication_principal(PAIR.name)).config()
+    mine = access(stack_env, replication_principal(PAIR.name))
+    ensure_topics(mine, [PAIR.dead_letter_topic])  # as its worker does at start: it may create it
+    me = mine.config()
     assert _produce_error(me, PAIR.dead_letter_topic) is None
     err = _produce_error(me, commands_topic("payments"))
     assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
@@ -131,7 +134,9 @@ def test_a_replication_worker_writes_its_dead_letters_but_not_saga_commands(stac
 
 @pytest.mark.parametrize("mode", ["orchestration", "choreography"])
 def test_a_saga_participant_cannot_write_another_participants_commands(stack_env, mode):
-    me = access(stack_env, saga_principal(mode, "payments")).config()
+    mine = access(stack_env, saga_principal(mode, "payments"))
+    ensure_topics(mine, ["dlq.saga.payments"])  # as its worker does at start: it may create it
+    me = mine.config()
     for topic in (commands_topic("inventory"), commands_topic("payments")):  # not even its own: outbox only
         err = _produce_error(me, topic)
         assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, (topic, err)
