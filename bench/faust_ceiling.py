@@ -14,6 +14,7 @@ import faust
 from faust import Worker
 
 from cli import stack_env
+from stack.kafka_client import ADMIN, access
 from streams.quiet_monitor import QuietMonitor
 
 
@@ -26,7 +27,9 @@ def main() -> None:
     except ImportError:
         pass
     env = stack_env.load()
-    app = faust.App(f"bench-ceiling-{os.getpid()}", broker=f"kafka://{env['KAFKA_BOOTSTRAP_SERVERS']}",
+    kafka = access(env, ADMIN)
+    app = faust.App(f"bench-ceiling-{os.getpid()}", broker=f"kafka://{kafka.bootstrap}",
+                    broker_credentials=kafka.faust_credentials(),
                     store="memory://", key_serializer="raw", value_serializer="raw", topic_allow_declare=False,
                     topic_disable_leader=True, consumer_auto_offset_reset="earliest", web_enabled=False,
                     stream_buffer_maxsize=20000, consumer_max_fetch_size=8 * 1024 * 1024,

@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench import source
 from bench.databases import BenchDatabases
 from connectors.connect_api import ConnectClient
+from stack.kafka_client import KafkaAccess
 
 INSERT = ("INSERT INTO customers (id, name, email, country, credit_limit, version) "
           "VALUES (%s, %s, %s, 'ES', 100, 0)")
@@ -58,9 +59,9 @@ def median_of(runs: list[LatencyRun], what: Callable[[LatencyRun], float]) -> fl
     return statistics.median(what(r) for r in runs)
 
 
-def start_capture(db: BenchDatabases, connect_url: str, bootstrap: str, topic: str) -> str:
+def start_capture(db: BenchDatabases, connect_url: str, kafka: KafkaAccess, topic: str) -> str:
     """A live Debezium capture of the bench table into `topic` (its own slot), running until stopped."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # held until the future resolves
+    admin = AdminClient(kafka.config())  # held until the future resolves
     admin.create_topics([NewTopic(topic, source.PARTITIONS, 1)], operation_timeout=30)[topic].result()
     name = f"latency-{topic}"
     client = ConnectClient(connect_url)
@@ -73,7 +74,7 @@ def start_capture(db: BenchDatabases, connect_url: str, bootstrap: str, topic: s
     with psycopg.connect(db.source_url, autocommit=True) as conn:
         conn.execute(INSERT, (PROBE_ID, "probe", "probe@example.org"))
     deadline = time.monotonic() + 120
-    while source.topic_size(bootstrap, topic) < 1:
+    while source.topic_size(kafka, topic) < 1:
         if time.monotonic() > deadline:
             raise SystemExit(f"the latency capture streamed nothing into {topic} in 120 s; see the Connect log")
         time.sleep(0.1)
@@ -88,15 +89,15 @@ def stop_capture(connect_url: str, name: str) -> None:
         client.close()
 
 
-def skip_to_end(bootstrap: str, group: str, topic: str) -> None:
+def skip_to_end(kafka: KafkaAccess, group: str, topic: str) -> None:
     """Commit the topic's end offsets for `group` before it starts: it reads only what comes next."""
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdc-bench-probe", "enable.auto.commit": False})
+    probe = Consumer(kafka.config(**{"group.id": "cdc-bench-probe", "enable.auto.commit": False}))
     try:
         ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
                 for p in range(source.PARTITIONS)]
     finally:
         probe.close()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.config())
     for fut in admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, ends)]).values():
         fut.result(timeout=30)
 

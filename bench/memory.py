@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 from bench.our_worker import REPLICA, our_worker
 from bench.procstat import rss_mb
 from bench.replication import SAMPLE, prefill
+from stack.kafka_client import ADMIN, access
 
 GOAL_MB = 300.0
 
@@ -59,10 +60,10 @@ def inserts(rows: int) -> Iterator[tuple[bytes, bytes]]:
 
 
 def run(env: dict[str, str], rows: int, sample_every: float = 0.5, timeout: float = 1800) -> MemoryRun:
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(env, ADMIN)
     name = f"bench-memory-{os.getpid()}"
     topic = f"bench.memory.{name}"
-    prefill(bootstrap, topic, inserts(rows))
+    prefill(kafka, topic, inserts(rows))
     samples: list[tuple[int, float]] = []
     try:
         with our_worker(env, name, topic, with_version=False) as proc, \
@@ -79,7 +80,7 @@ def run(env: dict[str, str], rows: int, sample_every: float = 0.5, timeout: floa
                 time.sleep(sample_every)
             return MemoryRun(rows, time.monotonic() - started, tuple(samples))
     finally:
-        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic, f"dlq.replication.{name}"],
+        AdminClient(kafka.config()).delete_topics([topic, f"dlq.replication.{name}"],
                                                                     operation_timeout=30)
 
 

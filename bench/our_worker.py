@@ -16,7 +16,11 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from connectors import acls
+from stack.kafka_client import ADMIN, access
+from stack.secrets import new_password
 from stack.settings import HOST
+from streams import spec as spec_mod
 
 REPO = Path(__file__).resolve().parents[1]
 REPLICA = "bench_customers_replica"
@@ -45,9 +49,12 @@ def our_worker(env: dict[str, str], name: str, topic: str, with_version: bool, b
                        "key": {"id": "orders_customer_id"}, "columns": columns, "delete_policy": "delete"}]}
     spec_file = Path(tempfile.mkstemp(suffix=".json")[1])
     spec_file.write_text(json.dumps(spec))
+    # a bench pair is not in the enabled spec: its principal and ACLs are made here, by the admin
+    pair = spec_mod.load(spec_file).pairs[0]
+    creds = acls.provision_pair(access(env, ADMIN), pair, new_password())
     try:
         with healthy_process(["worker", "--pair", name, "--spec", str(spec_file), "--batch-max", str(batch_max),
-                              "--loglevel", "warning", *extra_args], env, name) as proc:
+                              "--loglevel", "warning", *extra_args], {**env, **creds}, name) as proc:
             yield proc
     finally:
         spec_file.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ PostgreSQL instance. Config fixed and documented here, tuned as its docs suggest
 record key, deletes enabled, larger batches, the reduction buffer (one write per key per batch)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import httpx
 
 from stack import jars
 from stack.kafka import CONNECT_HEAP, JVM_COMMON, LOG4J2
+from stack.kafka_client import ADMIN, java_client_properties
+from stack.kafka_client import secret_name as kafka_secret_name
 from stack.processes import pid_alive, spawn, stop, wait_until
+from stack.secrets import read_env_file
 from stack.settings import HOST, StackSettings
 
 BATCH = 5000
@@ -40,6 +44,9 @@ def jdbc_url(postgres_url: str) -> str:
     return "jdbc:postgresql://" + postgres_url.split("@", 1)[1]
 
 
+PEER_PASSWORD = "CDC_BENCH_KAFKA_PASSWORD"
+
+
 @dataclass
 class PeerConnect:
     settings: StackSettings
@@ -57,6 +64,10 @@ class PeerConnect:
     def properties(self) -> str:
         return f"""\
 bootstrap.servers={self.settings.kafka_bootstrap}
+{java_client_properties(ADMIN, "${env:" + PEER_PASSWORD + "}", ("", "producer.", "consumer.", "admin."))}\
+config.providers=env
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+config.providers.env.param.allowlist.pattern=^{PEER_PASSWORD}$
 group.id=cdc-bench-connect
 key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
@@ -97,7 +108,9 @@ scheduled.rebalance.max.delay.ms=0
         cmd = ["java", *CONNECT_HEAP, *JVM_COMMON, f"-Dlog4j2.configurationFile={log4j}",
                f"-Dkafka.logs.dir={self.run_dir}", "-cp", jars.kafka_classpath(self.settings.jars_dir),
                "org.apache.kafka.connect.cli.ConnectDistributed", str(props)]
-        pid = spawn(cmd, self.run_dir / "connect.out", self.pid_file)
+        # the bench's own Connect worker runs as the admin (it makes its topics and sink groups)
+        password = read_env_file(self.settings.secrets_file)[kafka_secret_name(ADMIN)]
+        pid = spawn(cmd, self.run_dir / "connect.out", self.pid_file, env={**os.environ, PEER_PASSWORD: password})
         self.pid = pid
         wait_until("the bench's Kafka Connect worker", self._healthy, timeout=240, alive=lambda: pid_alive(pid),
                    log_file=self.run_dir / "bench-connect.log")

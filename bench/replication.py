@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.our_worker import our_worker
 from cli import stack_env
+from stack.kafka_client import ADMIN, KafkaAccess, access
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "unit" / "samples" / "customer_insert.json"
@@ -53,12 +54,12 @@ def make_events(n: int, keys: int, seed: int) -> tuple[list[tuple[bytes, bytes]]
     return events, len(final), sum(final.values())
 
 
-def prefill(bootstrap: str, topic: str, events: Iterable[tuple[bytes, bytes]]) -> None:
+def prefill(kafka: KafkaAccess, topic: str, events: Iterable[tuple[bytes, bytes]]) -> None:
     """A new topic holding `events` (key, value), produced as fast as the broker takes them."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.config())
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic].result()
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 20,
-                         "batch.num.messages": 10000, "queue.buffering.max.messages": 500_000})
+    producer = Producer(kafka.config(**{"partitioner": "murmur2_random", "linger.ms": 20,
+                         "batch.num.messages": 10000, "queue.buffering.max.messages": 500_000}))
     for key, value in events:
         while True:
             try:
@@ -73,7 +74,7 @@ def prefill(bootstrap: str, topic: str, events: Iterable[tuple[bytes, bytes]]) -
 def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int) -> float:
     name = f"bench-{os.getpid()}-{run}"
     topic = f"bench.replication.{name}"
-    prefill(env["KAFKA_BOOTSTRAP_SERVERS"], topic, events)
+    prefill(access(env, ADMIN), topic, events)
     try:
         with our_worker(env, name, topic, with_version=False, batch_max=batch_max):
             started = time.monotonic()
@@ -90,14 +91,14 @@ def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int,
                     time.sleep(0.01)
             return len(events) / (time.monotonic() - started)
     finally:
-        AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}).delete_topics(
+        AdminClient(access(env, ADMIN).config()).delete_topics(
             [topic, f"dlq.replication.{name}"], operation_timeout=30)
 
 
 def ceiling_once(env: dict[str, str], events, run: int) -> float:
     """Faust alone on the same kind of topic: the first batch starts its clock, as close as it gets."""
     topic = f"bench.ceiling.{os.getpid()}-{run}"
-    prefill(env["KAFKA_BOOTSTRAP_SERVERS"], topic, events)
+    prefill(access(env, ADMIN), topic, events)
     try:
         res = subprocess.run([sys.executable, "-m", "bench.faust_ceiling", topic, str(len(events))], cwd=REPO,
                              env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
@@ -106,7 +107,7 @@ def ceiling_once(env: dict[str, str], events, run: int) -> float:
             raise SystemExit(f"ceiling run failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
         return float(found[-1])
     finally:
-        AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}).delete_topics([topic], operation_timeout=30)
+        AdminClient(access(env, ADMIN).config()).delete_topics([topic], operation_timeout=30)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from bench.our_worker import our_worker
 from bench.peer import PeerConnect, jdbc_sink_config, jdbc_url
 from cli import stack_env
 from connectors.connect_api import ConnectClient
+from stack.kafka_client import ADMIN, access
 from stack.settings import StackSettings
 
 out = Console()
@@ -26,7 +27,7 @@ PHASES = ("source", "sink", "latency", "memory", "sagas")
 
 def _source_and_sink(args, env, db: BenchDatabases, peer: PeerConnect, started: str, status, topics: list[str],
                      meta: dict) -> tuple[list[float], list[float], list[race.RaceResult]]:
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(env, ADMIN)
     status.update("writing the backlog")
     source.create_slots(db, [f"ceiling_{i}" for i in range(args.runs)] + [f"debezium_{i}" for i in range(args.runs)])
     backlog = source.write_backlog(db, args.changes)
@@ -42,7 +43,7 @@ def _source_and_sink(args, env, db: BenchDatabases, peer: PeerConnect, started: 
         ceiling.append(backlog.changes / seconds)
         status.update(f"source run {i + 1}/{args.runs}: Debezium capture")
         topic = f"bench-{started}-{i}.customers"
-        rate = source.capture(db, env["CONNECT_URL"], bootstrap, topic, f"debezium_{i}", expected_messages)
+        rate = source.capture(db, env["CONNECT_URL"], kafka, topic, f"debezium_{i}", expected_messages)
         topics.append(topic)
         captured.append(rate)
         out.print(f"source run {i + 1}: pgoutput {ceiling[-1]:,.0f} changes/s ({messages:,} messages), "
@@ -63,11 +64,11 @@ def _source_and_sink(args, env, db: BenchDatabases, peer: PeerConnect, started: 
 
 def _latency(args, env, db: BenchDatabases, peer: PeerConnect, started: str, status,
              topics: list[str]) -> list[latency.LatencyRun]:
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(env, ADMIN)
     topic = f"bench-{started}-live.customers"
     topics.append(topic)
     status.update("latency: starting a live Debezium capture")
-    capture = latency.start_capture(db, env["CONNECT_URL"], bootstrap, topic)
+    capture = latency.start_capture(db, env["CONNECT_URL"], kafka, topic)
     runs: list[latency.LatencyRun] = []
     next_id = 10_000_000  # above the backlog's ids
 
@@ -84,11 +85,11 @@ def _latency(args, env, db: BenchDatabases, peer: PeerConnect, started: str, sta
     try:
         for i in range(args.runs):
             name = f"bench-latency-{os.getpid()}-{i}"
-            latency.skip_to_end(bootstrap, f"cdc-replication-{name}", topic)
+            latency.skip_to_end(kafka, f"cdc-replication-{name}", topic)
             with our_worker(env, name, topic, with_version=True):
                 measure("ours", env["INVENTORY_DATABASE_URL"], "bench_customers_replica", "orders_customer_id")
             sink, table = f"bench-jdbc-latency-{os.getpid()}-{i}", f"customers_lat_{i}"
-            latency.skip_to_end(bootstrap, f"connect-{sink}", topic)
+            latency.skip_to_end(kafka, f"connect-{sink}", topic)
             client = ConnectClient(peer.url)
             try:
                 client.put_config(sink, jdbc_sink_config(topic, table, jdbc_url(db.peer_url), "cdc_bench", db.password))
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> Path:
     env, settings = stack_env.load(), StackSettings.from_env()
     if "sagas" in args.phases:
         _refuse_running_saga_workers(settings)
-    bootstrap, started = env["KAFKA_BOOTSTRAP_SERVERS"], time.strftime("%Y%m%d-%H%M%S")
+    kafka, started = access(env, ADMIN), time.strftime("%Y%m%d-%H%M%S")
     peer = PeerConnect(settings, port=settings.connect_port + 1)
     db = BenchDatabases.prepare(settings)
     topics: list[str] = []
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> Path:
         peer.stop()
         db.drop()
         if topics:
-            AdminClient({"bootstrap.servers": bootstrap}).delete_topics(topics, operation_timeout=30)
+            AdminClient(kafka.config()).delete_topics(topics, operation_timeout=30)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.our_worker import healthy_process
 from services.ecommerce.orders.commands import OrderLine, place_order
 from services.ecommerce.place_order import PLACE_ORDER
+from stack.kafka_client import ADMIN, KafkaAccess, access
 from streams.sagas.choreography_runtime import monitor_subscriptions
 from streams.sagas.enabled import enabled
 from streams.sagas.topics import commands_topic, replies_topic
@@ -60,8 +61,8 @@ def _topics(mode: str) -> list[str]:
     return monitor_subscriptions(enabled())
 
 
-def _ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdc-bench-probe", "enable.auto.commit": False})
+def _ends(kafka: KafkaAccess, topics: list[str]) -> dict[tuple[str, int], int]:
+    c = Consumer(kafka.config(**{"group.id": "cdc-bench-probe", "enable.auto.commit": False}))
     try:
         meta = c.list_topics(timeout=10)
         return {(t, p): c.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
@@ -73,11 +74,11 @@ def _ends(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
 Captured = dict[tuple[str, str, int, str], float]   # (command|reply|event, saga id, step, action) -> epoch s
 
 
-def _captured(bootstrap: str, start: dict[tuple[str, int], int]) -> Captured:
+def _captured(kafka: KafkaAccess, start: dict[tuple[str, int], int]) -> Captured:
     """(saga id, step, action) -> when its command/reply (or its choreographed ask) was captured,
     from the record timestamps between `start` and the current ends."""
-    ends = _ends(bootstrap, sorted({t for t, _ in start}))
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdc-bench-probe", "enable.auto.commit": False})
+    ends = _ends(kafka, sorted({t for t, _ in start}))
+    c = Consumer(kafka.config(**{"group.id": "cdc-bench-probe", "enable.auto.commit": False}))
     out: Captured = {}
     try:
         c.assign([TopicPartition(t, p, o) for (t, p), o in start.items() if ends[(t, p)] > o])
@@ -134,8 +135,8 @@ def _ended(env: dict[str, str], ids: list[str]) -> dict[str, tuple[str, str, flo
 
 
 def measure(env: dict[str, str], mode: str, rate: float, seconds: float, tag: str, timeout: float = 300) -> SagaRun:
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    start = _ends(bootstrap, _topics(mode))
+    kafka = access(env, ADMIN)
+    start = _ends(kafka, _topics(mode))
     placed = [str(o) for o in place(env, rate, seconds, tag)]
     deadline = time.monotonic() + timeout
     while True:
@@ -157,7 +158,7 @@ def measure(env: dict[str, str], mode: str, rate: float, seconds: float, tag: st
     outcomes: dict[str, int] = defaultdict(int)
     for o in placed:
         outcomes[ended[o][1]] += 1
-    hops = _hops(env, mode, [ended[o][0] for o in placed], _captured(bootstrap, start))
+    hops = _hops(env, mode, [ended[o][0] for o in placed], _captured(kafka, start))
     return SagaRun(mode, rate, len(placed), achieved, latencies, dict(outcomes), hops)
 
 

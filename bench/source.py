@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.databases import PUBLICATION, SOURCE_DB, BenchDatabases
 from connectors.connect_api import ConnectClient
+from stack.kafka_client import KafkaAccess
 from stack.settings import HOST
 
 PARTITIONS = 3
@@ -119,40 +120,40 @@ def capture_config(db: BenchDatabases, topic: str, slot: str) -> dict[str, str]:
     }
 
 
-def capture(db: BenchDatabases, connect_url: str, bootstrap: str, topic: str, slot: str, expected: int,
+def capture(db: BenchDatabases, connect_url: str, kafka: KafkaAccess, topic: str, slot: str, expected: int,
             timeout: float = 600) -> float:
     """Debezium captures the backlog into `topic`: changes/s, from the first to the last
     record's timestamp (connector start-up not counted)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.config())
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic].result()
     client = ConnectClient(connect_url)
     name = f"capture-{topic}"
     try:
         client.put_config(name, capture_config(db, topic, slot))
         deadline = time.monotonic() + timeout
-        while topic_size(bootstrap, topic) < expected:
+        while topic_size(kafka, topic) < expected:
             if time.monotonic() > deadline:
-                raise SystemExit(f"Debezium captured {topic_size(bootstrap, topic)}/{expected} messages "
+                raise SystemExit(f"Debezium captured {topic_size(kafka, topic)}/{expected} messages "
                                  f"in {timeout:.0f}s; see the Connect log")
             time.sleep(0.2)
     finally:
         client.delete(name)
         client.close()
-    first, last = _timestamps(bootstrap, topic)
+    first, last = _timestamps(kafka, topic)
     return expected / max(0.001, (last - first) / 1000)
 
 
-def topic_size(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdc-bench-probe", "enable.auto.commit": False})
+def topic_size(kafka: KafkaAccess, topic: str) -> int:
+    consumer = Consumer(kafka.config(**{"group.id": "cdc-bench-probe", "enable.auto.commit": False}))
     try:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS))
     finally:
         consumer.close()
 
 
-def _timestamps(bootstrap: str, topic: str) -> tuple[int, int]:
+def _timestamps(kafka: KafkaAccess, topic: str) -> tuple[int, int]:
     """Smallest first and largest last record timestamp over the partitions (ms)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cdc-bench-probe", "enable.auto.commit": False})
+    consumer = Consumer(kafka.config(**{"group.id": "cdc-bench-probe", "enable.auto.commit": False}))
     firsts: list[int] = []
     lasts: list[int] = []
     try:

@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import stack_env
-from connectors import configs
+from connectors import acls, configs
 from connectors.connect_api import ConnectClient, ConnectError, ConnectorState
 from connectors.deploy import DeployRefused
 from connectors.deploy import deploy as run_deploy
 from services.registry import current
+from stack.kafka_client import ADMIN, access
 from stack.roles import dsn
 from stack.secrets import read_env_file, secret_name
 from stack.settings import StackSettings
@@ -47,8 +48,13 @@ def deploy(dry_run: bool, only: list[str] | None, config_dir: Path = configs.CON
             out.print_json(json.dumps(shown))
         return
     env = stack_env.load()
+    admin = access(env, ADMIN)
+    if not only:  # the whole stack's declarations: its ACLs follow them (users and passwords: `make up`)
+        added, removed = acls.sync(admin, acls.wanted())
+        if added or removed:
+            out.print(f"broker ACLs: {added} added, {removed} removed")
     try:
-        result = run_deploy(conns, env["CONNECT_URL"], env["KAFKA_BOOTSTRAP_SERVERS"])
+        result = run_deploy(conns, env["CONNECT_URL"], admin)
     except DeployRefused as exc:
         err.print(f"[red]refused by {exc.stage}; nothing deployed:[/red]")
         for line in exc.errors:

@@ -15,9 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import stack_env
+from connectors.acls import OBSERVER_GROUP_PREFIX
 from schemas.envelope import ChangeEvent, MalformedEvent, Tombstone, parse_change
 from schemas.outbox import parse_outbox
 from services.registry import SAGA_STORE, DemoContext, current
+from stack.kafka_client import OBSERVER, KafkaAccess, access
 
 out = Console(width=120)
 TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED")
@@ -37,9 +39,10 @@ def demo(domain: list[str] = typer.Option(None, "--domain", help="Only this doma
         d.demo(DemoContext(env=env, tag=tag, out=out))
 
 
-def _consumer_at_end(bootstrap: str, topics: list[str]) -> Consumer:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False})
+def _consumer_at_end(kafka: KafkaAccess, topics: list[str]) -> Consumer:
+    # the observer reads every topic; it may join only groups named cdc-observer-*
+    consumer = Consumer(kafka.config(**{"group.id": f"{OBSERVER_GROUP_PREFIX}demo-{uuid.uuid4().hex[:6]}",
+                                        "enable.auto.commit": False}))
     meta = consumer.list_topics(timeout=10)
     assignment = []
     for topic in topics:
@@ -53,7 +56,7 @@ def _consumer_at_end(bootstrap: str, topics: list[str]) -> Consumer:
 def show_captured(ctx: DemoContext, row_topics: list[str], outbox_topics: list[str], write: Callable[[], int],
                   timeout: float = 60.0) -> None:
     """Call `write` (it returns how many changes it committed) and show their events arriving."""
-    consumer = _consumer_at_end(ctx.env["KAFKA_BOOTSTRAP_SERVERS"], row_topics + outbox_topics)
+    consumer = _consumer_at_end(access(ctx.env, OBSERVER), row_topics + outbox_topics)
     started = time.monotonic()
     expected = write()
     ctx.out.print(f"wrote {expected} changes (tag {ctx.tag}); waiting for their events ...")

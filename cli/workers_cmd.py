@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import stack_env
+from connectors.acls import replication_principal, saga_principal
+from stack.kafka_client import access
 from stack.processes import read_pid, spawn, stop, wait_until
 from stack.settings import StackSettings
 from streams import spec as spec_mod
@@ -57,7 +59,7 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     env = stack_env.load()
     settings = StackSettings.from_env()
     port = web_port or _web_port(settings, pair)
-    ws = WorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
+    ws = WorkerSettings(kafka=access(env, replication_principal(p.name)),
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
                         session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max,
                         purge_every=purge_every)
@@ -110,7 +112,7 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor i
 
     # the orchestrator and the monitor keep their state in the saga store
     service = current().service(SAGA_STORE if name in ("orchestrator", "monitor") else name)
-    ws = SagaWorkerSettings(bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], dsn=env[f"{service.env_prefix}_DATABASE_URL"],
+    ws = SagaWorkerSettings(kafka=access(env, saga_principal(mode, name)), dsn=env[f"{service.env_prefix}_DATABASE_URL"],
                             web_port=web_port or _web_port(settings, _saga_worker_name(mode, name)),
                             session_timeout=session_timeout, timeout_scale=timeout_scale,
                             stall_restart=stall_restart, housekeeping_every=housekeeping_every)

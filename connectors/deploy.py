@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from connectors import rules, topics
 from connectors.configs import ConnectorFile
 from connectors.connect_api import ConnectClient, ConnectError, ConnectorState
+from stack.kafka_client import KafkaAccess
 
 
 class DeployRefused(RuntimeError):
@@ -35,12 +36,12 @@ def validate(conns: list[ConnectorFile], client: ConnectClient) -> None:
         raise DeployRefused("Kafka Connect validation", errors)
 
 
-def deploy(conns: list[ConnectorFile], connect_url: str, bootstrap: str, timeout: float = 180.0) -> DeployResult:
+def deploy(conns: list[ConnectorFile], connect_url: str, kafka: KafkaAccess, timeout: float = 180.0) -> DeployResult:
     client = ConnectClient(connect_url)
     try:
         validate(conns, client)
         result = DeployResult()
-        result.topics_created = topics.ensure_topics(bootstrap, [t for c in conns for t in c.all_topics()])
+        result.topics_created = topics.ensure_topics(kafka, [t for c in conns for t in c.all_topics()])
         for conn in conns:
             current = client.config(conn.name)
             wanted = {**conn.config, "name": conn.name}

@@ -5,16 +5,18 @@ from __future__ import annotations
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from stack.kafka_client import KafkaAccess
+
 DEFAULT_PARTITIONS = 3
 
 
-def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+def admin(kafka: KafkaAccess) -> AdminClient:
+    return AdminClient(kafka.config())
 
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
+def ensure_topics(kafka: KafkaAccess, topics: list[str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
     """Create the missing topics; returns the names created. Existing topics are left as they are."""
-    client = admin(bootstrap)
+    client = admin(kafka)
     existing = set(client.list_topics(timeout=15).topics)
     missing = [t for t in dict.fromkeys(topics) if t not in existing]
     if not missing:

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
 from services.registry import current
+from stack.kafka_client import OBSERVER, KafkaAccess, access
 from streams.spec import ReplicationPair
 
 
@@ -64,8 +65,9 @@ class PairReport:
         return self.captured and self.consumer_lag == 0 and self.checksums_match
 
 
-def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+def consumer_lag(kafka: KafkaAccess, group: str, topic: str) -> int:
+    """Messages of `topic` the group has not committed yet (reads the group's offsets, never joins it)."""
+    consumer = Consumer(kafka.config(**{"group.id": group, "enable.auto.commit": False}))
     try:
         meta = consumer.list_topics(topic, timeout=10)
         parts = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
@@ -121,7 +123,7 @@ def check_pair(pair: ReplicationPair, env: dict[str, str], start_lsn: int | None
         applied, dst_last = _one(conn, sql.SQL(
             "SELECT max(cdc_position), extract(epoch FROM max(cdc_source_ts)) FROM {}").format(
                 sql.Identifier(pair.replica_table)))
-    lag = consumer_lag(env["KAFKA_BOOTSTRAP_SERVERS"], pair.group_id, pair.source_topic)
+    lag = consumer_lag(access(env, OBSERVER), pair.group_id, pair.source_topic)
     lag_seconds = None
     if src_last_commit is not None:
         lag_seconds = max(0.0, float(src_last_commit) - float(dst_last or 0)) if lag else 0.0

@@ -3,8 +3,10 @@ and outside scripts find the stack."""
 from __future__ import annotations
 
 from services.registry import DEBEZIUM_ROLE, OBSERVER_ROLE, current
+from stack.kafka_client import CONNECT, client_env
+from stack.kafka_client import secret_name as kafka_secret_name
 from stack.roles import dsn
-from stack.secrets import secret_name
+from stack.secrets import kafka_passwords, secret_name
 from stack.settings import HOST, StackSettings
 
 
@@ -18,7 +20,8 @@ def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
         port = s.pg_ports[svc.name]
         env[f"{svc.env_prefix}_OBSERVER_URL"] = dsn(OBSERVER_ROLE, secrets[secret_name(svc, "observer")], port, svc.database)
         env[f"{svc.env_prefix}_DEBEZIUM_URL"] = dsn(DEBEZIUM_ROLE, secrets[secret_name(svc, "debezium")], port, svc.database)
-    env["KAFKA_BOOTSTRAP_SERVERS"] = s.kafka_bootstrap
+    # the broker: its address, protocol and mechanism, and each principal's user and password
+    env.update(client_env(s.kafka_bootstrap, kafka_passwords(secrets)))
     env["CONNECT_URL"] = s.connect_url
     for c in current().components:
         env[c.env_name] = f"{c.scheme}://{HOST}:{s.component_ports[c.name]}"
@@ -35,6 +38,7 @@ def connect_worker_env(s: StackSettings, secrets: dict[str, str],
         env[f"CDC_{svc.env_prefix}_DB_HOST"] = HOST
         env[f"CDC_{svc.env_prefix}_DB_PORT"] = str(s.pg_ports[svc.name])
         env[f"CDC_{svc.env_prefix}_DEBEZIUM_PASSWORD"] = secrets[secret_name(svc, "debezium")]
+    env[kafka_secret_name(CONNECT)] = secrets[kafka_secret_name(CONNECT)]  # connect-distributed.properties
     return env
 
 

@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 
 from stack import jars
+from stack.kafka_client import ADMIN, CONNECT, SASL_MECHANISM, jaas, java_client_properties
+from stack.kafka_client import secret_name as kafka_secret_name
 from stack.processes import StackError, pid_alive, read_pid, spawn, wait_until
+from stack.secrets import CONTROLLER
 from stack.settings import HOST, StackSettings
 
 JVM_COMMON = [
@@ -41,16 +44,33 @@ logger.reflections.level = ERROR
 """
 
 
-def server_properties(s: StackSettings) -> str:
+def server_properties(s: StackSettings, secrets: dict[str, str]) -> str:
+    """One SASL_PLAINTEXT listener (SCRAM-SHA-256) for clients and the broker itself, and the
+    controller listener on SASL/PLAIN with one static login only the broker knows: nothing on
+    either port answers without credentials. ACLs decide the rest; the admin and the broker's
+    own controller login are the only super users. Holds passwords: written 0600."""
+    admin = secrets[kafka_secret_name(ADMIN)]
+    ctl = secrets[kafka_secret_name(CONTROLLER)]
     return f"""\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{HOST}:{s.controller_port}
-listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.controller_port}
-advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}
-inter.broker.listener.name=PLAINTEXT
+listeners=CLIENT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.controller_port}
+advertised.listeners=CLIENT://{HOST}:{s.kafka_port}
+inter.broker.listener.name=CLIENT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT
+sasl.enabled.mechanisms={SASL_MECHANISM}
+sasl.mechanism.inter.broker.protocol={SASL_MECHANISM}
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.client.sasl.enabled.mechanisms={SASL_MECHANISM}
+listener.name.client.scram-sha-256.sasl.jaas.config={jaas(ADMIN, admin)}
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+  username="{CONTROLLER}" password="{ctl}" user_{CONTROLLER}="{ctl}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{ADMIN};User:{CONTROLLER}
 log.dirs={s.kafka_data_dir}
 num.partitions=3
 auto.create.topics.enable=false
@@ -67,9 +87,14 @@ log.retention.hours=168
 """
 
 
+# Connect's password is a placeholder resolved from its environment: the file holds no secret.
+CONNECT_PASSWORD_REF = "${env:" + kafka_secret_name(CONNECT) + "}"
+
+
 def connect_properties(s: StackSettings) -> str:
     return f"""\
 bootstrap.servers={s.kafka_bootstrap}
+{java_client_properties(CONNECT, CONNECT_PASSWORD_REF, ("", "producer.", "consumer.", "admin."))}\
 group.id=cdc-connect
 key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
@@ -96,9 +121,15 @@ config.providers.env.param.allowlist.pattern=^CDC_.*
 """
 
 
-def _write(path: Path, text: str) -> Path:
+def _write(path: Path, text: str, private: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if private:  # created 0600 before anything is written into it
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
     return path
 
 
@@ -116,9 +147,11 @@ def log_file(s: StackSettings, name: str) -> Path:
     return s.logs_dir / f"{name}.out"
 
 
-def format_storage(s: StackSettings) -> None:
-    """Format the KRaft log folder once; the cluster id lives next to the data it belongs to."""
-    props = _write(s.etc_dir / "server.properties", server_properties(s))
+def format_storage(s: StackSettings, secrets: dict[str, str]) -> None:
+    """Format the KRaft log folder once; the cluster id lives next to the data it belongs to.
+    The admin's SCRAM credential is part of the bootstrap metadata (the broker refuses every
+    client without one, so it cannot be added later); the other users are added by the admin."""
+    props = _write(s.etc_dir / "server.properties", server_properties(s, secrets), private=True)
     if (s.kafka_data_dir / "meta.properties").exists():
         return
     cid_file = s.run_dir / "kafka-cluster.id"
@@ -126,16 +159,17 @@ def format_storage(s: StackSettings) -> None:
         cid_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode() + "\n")
     res = subprocess.run(
         _java(s, "storage", ["-Xmx256m"], "kafka.tools.StorageTool", "format", "--ignore-formatted",
-              "-t", cid_file.read_text().strip(), "-c", str(props)),
+              "-t", cid_file.read_text().strip(), "-c", str(props),
+              "--add-scram", f"{SASL_MECHANISM}=[name={ADMIN},password={secrets[kafka_secret_name(ADMIN)]}]"),
         capture_output=True, text=True)
     if res.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{res.stdout}{res.stderr}")
 
 
-def start_broker(s: StackSettings) -> bool:
+def start_broker(s: StackSettings, secrets: dict[str, str]) -> bool:
     if read_pid(pid_file(s, "kafka")):
         return False
-    props = _write(s.etc_dir / "server.properties", server_properties(s))
+    props = _write(s.etc_dir / "server.properties", server_properties(s, secrets), private=True)
     log = log_file(s, "kafka")
     log.unlink(missing_ok=True)
     (s.logs_dir / "kafka.log").unlink(missing_ok=True)  # else the last run's "started" line counts

@@ -14,7 +14,7 @@ from services.registry import current
 from stack import components, jars, kafka, postgres, roles
 from stack.envfile import connect_worker_env, render, stack_env
 from stack.processes import StackError, check_ports_free, stop
-from stack.secrets import load_or_create, read_env_file, secret_name
+from stack.secrets import kafka_passwords, load_or_create, read_env_file, secret_name
 from stack.settings import StackSettings
 
 console = Console(stderr=True, log_path=False)
@@ -65,9 +65,11 @@ def up(s: StackSettings) -> None:
     # services of domains enabled by an earlier `up` keep their lines: their clusters still run
     write_private(s.env_file, render({**read_env_file(s.env_file), **stack_env(s, secrets)}))
     with console.status(f"Kafka broker on {s.kafka_bootstrap}"):
-        kafka.format_storage(s)
-        started = kafka.start_broker(s)
+        kafka.format_storage(s, secrets)
+        started = kafka.start_broker(s, secrets)
     console.log(f"kafka {'started' if started else 'running'}  {s.kafka_bootstrap}")
+    with console.status("broker principals and ACLs"):
+        ensure_access(s, secrets)  # before Connect starts: it needs its user and ACLs
     worker_env_file = s.etc_dir / "connect-worker.env"
     worker_env = {**read_env_file(worker_env_file), **connect_worker_env(s, secrets, roles.system_ids(s, secrets))}
     if kafka.connect_running(s) and read_env_file(worker_env_file) != worker_env:
@@ -80,6 +82,25 @@ def up(s: StackSettings) -> None:
     console.log(f"connect {'started' if started else 'running'}  {s.connect_url}")
     components.start_all(s, log=console.log)
     console.log(f"stack up; its addresses: {s.env_file} (or `make env`)")
+
+
+def ensure_access(s: StackSettings, secrets: dict[str, str]) -> None:
+    """Every principal's SCRAM user and exactly the ACLs the declarations give them (idempotent)."""
+    from confluent_kafka import KafkaException
+
+    from connectors import acls
+    from stack.kafka_client import ADMIN, access
+
+    env = stack_env(s, secrets)
+    admin = access(env, ADMIN)
+    try:
+        acls.upsert_users(admin, {p: pw for p, pw in kafka_passwords(secrets).items() if p != ADMIN})
+    except KafkaException as exc:
+        raise StackError(f"the broker refused the admin ({exc}). A stack made before the broker required "
+                         f"credentials has no admin user: `make wipe` deletes it (all its data).") from None
+    added, removed = acls.sync(admin, acls.wanted())
+    if added or removed:
+        console.log(f"broker ACLs: {added} added, {removed} removed")
 
 
 def write_private(path: Path, text: str) -> None:

@@ -1,4 +1,4 @@
-"""Passwords of the stack's database roles: generated at the first `up` into the git-ignored
+"""Passwords of the stack's database roles and broker principals: generated at the first `up` into the git-ignored
 run folder (mode 0600) and reused after, so nothing secret is ever committed."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from services.registry import ServiceSpec, current
+from stack.kafka_client import secret_name as kafka_secret_name
 
 ROLE_KINDS = ("superuser", "service", "debezium", "observer")
 
@@ -27,16 +28,38 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+CONTROLLER = "cdc-controller"  # the broker's own login on the controller listener (SASL/PLAIN)
+
+
+def kafka_principals() -> list[str]:
+    """Every broker principal with a password: the controller login and the SCRAM users."""
+    from connectors.acls import principals
+
+    return [CONTROLLER, *principals()]
+
+
+def new_password() -> str:
+    """URL-safe and quote-free, so DSNs and JAAS lines need no quoting."""
+    return secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+
+
+def kafka_passwords(values: dict[str, str]) -> dict[str, str]:
+    """principal -> password, of the SCRAM users (not the controller login)."""
+    from connectors.acls import principals
+
+    return {p: values[kafka_secret_name(p)] for p in principals()}
+
+
 def load_or_create(path: Path) -> dict[str, str]:
-    """Return every role password, creating the missing ones (URL-safe, so DSNs need no quoting)."""
+    """Return every password, creating the missing ones."""
     values = read_env_file(path)
     changed = False
-    for service in current().services:
-        for kind in ROLE_KINDS:
-            key = secret_name(service, kind)
-            if key not in values:
-                values[key] = secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
-                changed = True
+    keys = [secret_name(service, kind) for service in current().services for kind in ROLE_KINDS]
+    keys += [kafka_secret_name(p) for p in kafka_principals()]
+    for key in keys:
+        if key not in values:
+            values[key] = new_password()
+            changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

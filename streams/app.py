@@ -11,6 +11,7 @@ import faust
 from prometheus_client import generate_latest
 
 from schemas.envelope import MalformedEvent
+from stack.kafka_client import KafkaAccess
 from streams.deadletter import DeadLetterPublisher, RawMessage
 from streams.durable import Database, run_durably
 from streams.faust_app import new_app
@@ -27,7 +28,7 @@ EXIT_UNAPPLIABLE = 70  # the batch is not acknowledged: it is redelivered once t
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    bootstrap: str
+    kafka: KafkaAccess  # the pair's own principal (connectors/acls.py says what it may do)
     target_dsn: str
     web_port: int = 6066
     batch_max: int = 5000
@@ -44,10 +45,10 @@ def _raw(message) -> RawMessage:
 
 
 def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
-    app = new_app(pair.group_id, ws.bootstrap, ws.web_port, ws.session_timeout, ws.batch_max)
+    app = new_app(pair.group_id, ws.kafka, ws.web_port, ws.session_timeout, ws.batch_max)
     topic = app.topic(pair.source_topic, key_serializer="raw", value_serializer="raw", allow_empty=True)
     state = WorkerState(pair.name, stall_after=ws.stall_after)
-    dead_letters = DeadLetterPublisher(ws.bootstrap, pair.dead_letter_topic, pair.name)
+    dead_letters = DeadLetterPublisher(ws.kafka, pair.dead_letter_topic, pair.name)
 
     @app.agent(topic, name=f"replicate-{pair.name}", isolated_partitions=True)
     async def replicate(stream):  # one call per assigned partition
@@ -112,7 +113,7 @@ def install_purge(app: faust.App, pair: ReplicationPair, ws: WorkerSettings, sta
     @app.timer(interval=ws.purge_every, name=f"purge-{pair.name}")
     async def purge_markers() -> None:
         try:
-            purge.keep_s = await asyncio.to_thread(redelivery_keep_seconds, ws.bootstrap, [pair.source_topic])
+            purge.keep_s = await asyncio.to_thread(redelivery_keep_seconds, ws.kafka, [pair.source_topic])
         except Exception as exc:  # noqa: BLE001 - try again next time; keep every marker meanwhile
             log.warning("purge: retention of %s unavailable (%s); markers kept", pair.source_topic, exc)
             return

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException, Producer
 
+from stack.kafka_client import KafkaAccess
+
 
 @dataclass(frozen=True)
 class RawMessage:
@@ -35,12 +37,12 @@ def dlq_headers(letter: DeadLetter, pair: str) -> list[tuple[str, str | bytes | 
 
 
 class DeadLetterPublisher:
-    def __init__(self, bootstrap: str, topic: str, pair: str) -> None:
+    def __init__(self, kafka: KafkaAccess, topic: str, pair: str) -> None:
         self.topic = topic
         self.pair = pair
         # murmur2 like Java clients and aiokafka, so keys land where Faust expects them
-        self.producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
-                                  "enable.idempotence": True, "linger.ms": 5})
+        self.producer = Producer(kafka.config(**{"partitioner": "murmur2_random", "enable.idempotence": True,
+                                                 "linger.ms": 5}))
 
     async def publish(self, letters: list[DeadLetter]) -> None:
         """Returns only when every letter is durably in the topic; raises if one failed."""

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import faust
 
+from stack.kafka_client import KafkaAccess
 from streams.quiet_monitor import QuietMonitor
 
 
-def new_app(app_id: str, bootstrap: str, web_port: int, session_timeout: float = 30.0,
+def new_app(app_id: str, kafka: KafkaAccess, web_port: int, session_timeout: float = 30.0,
             batch_max: int = 5000) -> faust.App:
     # Faust makes a data folder even with the memory store (with mkdir, no parents): not in the
     # working directory.
@@ -18,7 +19,8 @@ def new_app(app_id: str, bootstrap: str, web_port: int, session_timeout: float =
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,                          # = the consumer group
-        broker=f"kafka://{bootstrap}",
+        broker=f"kafka://{kafka.bootstrap}",
+        broker_credentials=kafka.faust_credentials(),  # the worker's own principal: no open listener
         store="memory://",
         datadir=str(datadir),
         key_serializer="raw",

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
+from stack.kafka_client import KafkaAccess
+
 log = logging.getLogger(__name__)
 TP = tuple[str, int]
 
@@ -74,11 +76,9 @@ class GroupOffsets:
     """End offsets and where the consumer group stands, from the broker (not from the Faust
     consumer, whose own view is what may be stuck). A plain client that never joins the group."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, kafka: KafkaAccess) -> None:
         self.app = app
-        bootstrap = ",".join(f"{url.host}:{url.port}" for url in app.conf.broker)
-        self.client = Consumer({"bootstrap.servers": bootstrap, "group.id": app.conf.id,
-                                "enable.auto.commit": False})
+        self.client = Consumer(kafka.config(**{"group.id": app.conf.id, "enable.auto.commit": False}))
         self.lock = asyncio.Lock()
 
     def _read(self, assigned: list[TP]) -> tuple[dict[TP, int], dict[TP, int]]:
@@ -108,9 +108,9 @@ def restart_in_place(reason: str) -> None:
     os.execv(sys.executable, sys.orig_argv)
 
 
-def install_watchdog(app, liveness: Liveness) -> GroupOffsets:
+def install_watchdog(app, liveness: Liveness, kafka: KafkaAccess) -> GroupOffsets:
     """A Faust timer that restarts the process when a partition stalls."""
-    offsets = GroupOffsets(app)
+    offsets = GroupOffsets(app, kafka)
     interval = max(1.0, min(10.0, liveness.stall_after / 4))
 
     @app.timer(interval=interval)

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from stack.kafka_client import KafkaAccess
+
 log = logging.getLogger(__name__)
 REDELIVERY_MARGIN_S = 86_400.0  # kept a day beyond the longest retention
 
@@ -24,17 +26,17 @@ def keep_seconds(retention_ms: Iterable[int]) -> float | None:
     return longest + REDELIVERY_MARGIN_S
 
 
-def retention_ms(bootstrap: str, topics: list[str]) -> dict[str, int]:
+def retention_ms(kafka: KafkaAccess, topics: list[str]) -> dict[str, int]:
     """retention.ms of each topic, as the broker has it (its own setting or the broker default)."""
-    client = AdminClient({"bootstrap.servers": bootstrap})
+    client = AdminClient(kafka.config())
     futures = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
     return {resource.name: int(fut.result(timeout=30)["retention.ms"].value) for resource, fut in futures.items()}
 
 
-def redelivery_keep_seconds(bootstrap: str, topics: list[str]) -> float | None:
+def redelivery_keep_seconds(kafka: KafkaAccess, topics: list[str]) -> float | None:
     """How long rows about these topics' messages must live (None: forever). Raises when the
     broker cannot answer: keep everything meanwhile."""
-    found = retention_ms(bootstrap, topics)
+    found = retention_ms(kafka, topics)
     forever = sorted(t for t, ms in found.items() if ms < 0)
     if forever:
         log.info("topics %s keep messages forever: so are the rows that remember them", ", ".join(forever))

@@ -15,10 +15,10 @@ from streams.app import WorkerSettings, create_app
 def run(pair_name: str, ws: WorkerSettings, loglevel: str = "info", spec_path: Path | None = None) -> None:
     spec = spec_mod.load(spec_path)  # validated at start-up: a bad spec never starts a worker
     pair = spec.pair(pair_name)
-    existing = admin(ws.bootstrap).list_topics(timeout=15).topics
+    existing = admin(ws.kafka).list_topics(timeout=15).topics
     if pair.source_topic not in existing:
         raise SystemExit(f"source topic {pair.source_topic} does not exist: deploy the connectors first (make deploy)")
-    ensure_topics(ws.bootstrap, [pair.dead_letter_topic])
+    ensure_topics(ws.kafka, [pair.dead_letter_topic])
     try:  # uvloop roughly halves the event loop's share of the per-event cost
         import uvloop
 

@@ -20,6 +20,7 @@ from psycopg.pq import TransactionStatus
 from schemas.outbox import parse_outbox
 from schemas.saga import SagaCommand, SagaReply
 from services.registry import SAGA_STORE, current
+from stack.kafka_client import KafkaAccess
 from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
 from streams.durable import Database, bad_message, run_durably
 from streams.faust_app import new_app
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SagaWorkerSettings:
-    bootstrap: str
+    kafka: KafkaAccess  # the worker's own principal (connectors/acls.py says what it may do)
     dsn: str
     web_port: int
     session_timeout: float = 30.0
@@ -111,10 +112,10 @@ def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher
             liveness.acknowledged(last)
 
 
-def health_page(app: faust.App, liveness: Liveness, extra: Callable[[], dict] | None = None) -> None:
+def health_page(app: faust.App, liveness: Liveness, kafka: KafkaAccess, extra: Callable[[], dict] | None = None) -> None:
     """200 while partitions are assigned and none is behind without progress; the watchdog
     restarts the process when one is (so a stall shows here only briefly)."""
-    offsets = install_watchdog(app, liveness)
+    offsets = install_watchdog(app, liveness, kafka)
 
     @app.page("/healthz")
     async def healthz(web, request):
@@ -142,7 +143,7 @@ def install_housekeeping(app: faust.App, ws: SagaWorkerSettings, service: str, t
     async def housekeeping() -> None:
         if not retention:
             try:
-                retention.append(await asyncio.to_thread(redelivery_keep_seconds, ws.bootstrap, topics))
+                retention.append(await asyncio.to_thread(redelivery_keep_seconds, ws.kafka, topics))
             except Exception as exc:  # noqa: BLE001 - try again next time; keep everything meanwhile
                 log.warning("housekeeping: topic retention unavailable (%s); inbox rows kept", exc)
                 return
@@ -159,8 +160,8 @@ class SagaApp:
 
     def __init__(self, app_id: str, worker: str, service: str, ws: SagaWorkerSettings) -> None:
         self.ws, self.service = ws, service  # service: whose database the worker writes
-        self.app = new_app(app_id, ws.bootstrap, ws.web_port, ws.session_timeout, batch_max=200)
-        self.dlq = DeadLetterPublisher(ws.bootstrap, f"dlq.saga.{worker}", app_id)
+        self.app = new_app(app_id, ws.kafka, ws.web_port, ws.session_timeout, batch_max=200)
+        self.dlq = DeadLetterPublisher(ws.kafka, f"dlq.saga.{worker}", app_id)
         self.liveness = Liveness(ws.stall_restart)
         self.topics: list[str] = []
 
@@ -179,7 +180,7 @@ class SagaApp:
 
     def done(self) -> faust.App:
         hk = install_housekeeping(self.app, self.ws, self.service, self.topics, self.liveness)
-        health_page(self.app, self.liveness, lambda: {"housekeeping": hk.stats()})
+        health_page(self.app, self.liveness, self.ws.kafka, lambda: {"housekeeping": hk.stats()})
         return self.app
 
 

@@ -10,6 +10,7 @@ import logging
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from stack.kafka_client import KafkaAccess
 from streams.sagas.enabled import enabled
 from streams.sagas.plugin import SagaPlugin
 
@@ -35,8 +36,8 @@ def handed_over(own: dict[int, int], other: dict[int, int]) -> dict[int, int]:
     return {p: off for p, off in other.items() if off >= 0 and off > own.get(p, -1)}
 
 
-def _committed(bootstrap: str, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+def _committed(kafka: KafkaAccess, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    c = Consumer(kafka.config(**{"group.id": group, "enable.auto.commit": False}))
     try:
         return {tp.partition: tp.offset for tp in c.committed([TopicPartition(topic, p) for p in partitions],
                                                                 timeout=10)}
@@ -44,21 +45,21 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: list[int]) ->
         c.close()
 
 
-def hand_over_starts(bootstrap: str, mode: str, name: str) -> None:
+def hand_over_starts(kafka: KafkaAccess, mode: str, name: str) -> None:
     other = next(m for m in GROUP_PREFIX if m != mode)
     for plugin in enabled().plugins:
         if name in start_readers(plugin, mode):
-            _hand_over(bootstrap, plugin.start.topic, GROUP_PREFIX[mode] + name,
+            _hand_over(kafka, plugin.start.topic, GROUP_PREFIX[mode] + name,
                        GROUP_PREFIX[other] + starter(plugin, other), other)
 
 
-def _hand_over(bootstrap: str, topic: str, group: str, other_group: str, other: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def _hand_over(kafka: KafkaAccess, topic: str, group: str, other_group: str, other: str) -> None:
+    admin = AdminClient(kafka.config())
     meta = admin.list_topics(topic, timeout=10).topics.get(topic)
     if meta is None or meta.error is not None:
         return
     partitions = sorted(meta.partitions)
-    moves = handed_over(_committed(bootstrap, group, topic, partitions), _committed(bootstrap, other_group, topic, partitions))
+    moves = handed_over(_committed(kafka, group, topic, partitions), _committed(kafka, other_group, topic, partitions))
     if not moves:
         return
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p, o) for p, o in sorted(moves.items())])

@@ -30,8 +30,8 @@ def names(mode: str) -> tuple[str, ...]:
 def run(name: str, ws: SagaWorkerSettings, mode: str = "orchestration", loglevel: str = "info") -> None:
     if name not in names(mode):
         raise SystemExit(f"unknown saga worker {name!r} in the {mode} mode; known: {', '.join(names(mode))}")
-    ensure_topics(ws.bootstrap, [f"dlq.saga.{name}"])
-    hand_over_starts(ws.bootstrap, mode, name)
+    ensure_topics(ws.kafka, [f"dlq.saga.{name}"])
+    hand_over_starts(ws.kafka, mode, name)
     with contextlib.suppress(ImportError):
         import uvloop
 

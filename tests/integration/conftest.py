@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stack.kafka_client import ADMIN, access
 from tests.integration.kafka_reader import TopicReader
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def reader(stack_env: dict[str, str]):
     readers: list[TopicReader] = []
 
     def open_reader(*topics: str) -> TopicReader:
-        r = TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], list(topics))
+        r = TopicReader(access(stack_env, ADMIN), list(topics))
         readers.append(r)
         return r
 

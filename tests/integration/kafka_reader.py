@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from stack.kafka_client import KafkaAccess
 
-def committed_offset(bootstrap: str, group: str, tp: TopicPartition) -> int:
+
+def committed_offset(kafka: KafkaAccess, group: str, tp: TopicPartition) -> int:
     """The group's committed offset on one partition (negative when none)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(kafka.config(**{"group.id": group}))
     try:
         return consumer.committed([tp], timeout=10)[0].offset
     finally:
@@ -18,9 +20,9 @@ def committed_offset(bootstrap: str, group: str, tp: TopicPartition) -> int:
 
 
 class TopicReader:
-    def __init__(self, bootstrap: str, topics: list[str], start: dict[tuple[str, int], int] | None = None) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests-unused",
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    def __init__(self, kafka: KafkaAccess, topics: list[str], start: dict[tuple[str, int], int] | None = None) -> None:
+        self.consumer = Consumer(kafka.config(**{"group.id": "tests-unused",
+                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
         self.topics = topics
         self.start = start if start is not None else self.end_offsets()
         self.consumer.assign([TopicPartition(t, p, o) for (t, p), o in self.start.items()])

@@ -10,6 +10,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from observe.replication import PairReport, wait_converged
+from stack.kafka_client import KafkaAccess
 from streams import spec as spec_mod
 
 SPEC = spec_mod.load()
@@ -74,9 +75,9 @@ def positions(env: dict[str, str], pair_name: str) -> dict[int, int]:
         return dict(conn.execute(f"SELECT orders_customer_id, cdc_position FROM {pair.replica_table}").fetchall())
 
 
-def reset_group_to_earliest(bootstrap: str, pair_name: str) -> None:
+def reset_group_to_earliest(kafka: KafkaAccess, pair_name: str) -> None:
     pair = SPEC.pair(pair_name)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.config())
     meta = admin.list_topics(pair.source_topic, timeout=10)
     parts = [TopicPartition(pair.source_topic, p, 0) for p in meta.topics[pair.source_topic].partitions]
     futures = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(pair.group_id, parts)])

@@ -12,6 +12,7 @@ import pytest
 from connectors import configs
 from connectors.connect_api import ConnectClient
 from connectors.deploy import DeployRefused, deploy
+from stack.kafka_client import ADMIN, access
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def client(stack_env):
 def test_deploy_twice_changes_nothing(stack_env, client):
     before = _connectors_snapshot(client)
     assert before, "expected the deployed connectors (make deploy)"
-    result = deploy(configs.load_all(), stack_env["CONNECT_URL"], stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    result = deploy(configs.load_all(), stack_env["CONNECT_URL"], access(stack_env, ADMIN))
     assert result.created == [] and result.updated == []
     assert sorted(result.unchanged) == sorted(before)
     assert result.topics_created == []
@@ -65,7 +66,7 @@ def _orders_with(**changes: str | None) -> configs.ConnectorFile:
 def test_invalid_config_is_refused_naming_the_key(stack_env, client, changes, stage, key):
     before = _connectors_snapshot(client)
     with pytest.raises(DeployRefused) as refused:
-        deploy([_orders_with(**changes)], stack_env["CONNECT_URL"], stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+        deploy([_orders_with(**changes)], stack_env["CONNECT_URL"], access(stack_env, ADMIN))
     assert refused.value.stage == stage
     assert any(key in e for e in refused.value.errors), refused.value.errors
     assert _connectors_snapshot(client) == before

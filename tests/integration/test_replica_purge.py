@@ -19,7 +19,10 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
+from connectors import acls
 from services.db import replicas
+from stack.kafka_client import ADMIN, access
+from stack.secrets import new_password
 from streams import spec as spec_mod
 from streams.spec import ReplicationPair
 from streams.topic_retention import REDELIVERY_MARGIN_S
@@ -46,7 +49,7 @@ class Probe:
     admin: AdminClient = field(init=False)
 
     def __post_init__(self) -> None:  # one client: its futures fail once it is garbage
-        self.admin = AdminClient({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"]})
+        self.admin = AdminClient(access(self.env, ADMIN).config())
 
     def set_retention(self, ms: int) -> None:
         res = ConfigResource(ConfigResource.Type.TOPIC, self.pair.source_topic,
@@ -109,7 +112,7 @@ def probe(stack_env, reader, unique, tmp_path):
         p.live, p.old_live, p.old_markers, p.fresh_markers = ids[:2], ids[2:4], ids[4:8], ids[8:]
         for cid in p.old_markers + p.fresh_markers:
             conn.execute("DELETE FROM customers WHERE id = %s", (cid,))
-    producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    producer = Producer(access(stack_env, ADMIN).config())
     for m in _change_events(stack_env, r, set(ids), len(p.old_markers + p.fresh_markers)):
         producer.produce(topic, key=m.key(), value=m.value(), headers=m.headers())
     assert producer.flush(30) == 0
@@ -125,7 +128,9 @@ def probe(stack_env, reader, unique, tmp_path):
 
 
 def _worker(p: Probe, tmp_path: Path) -> WorkerProcess:
-    w = WorkerProcess(p.pair.name, p.env, tmp_path, args=["--spec", str(p.spec_path)],
+    # a test-only pair is not in the enabled spec: the admin gives it a principal and its ACLs
+    creds = acls.provision_pair(access(p.env, ADMIN), p.pair, new_password())
+    w = WorkerProcess(p.pair.name, {**p.env, **creds}, tmp_path, args=["--spec", str(p.spec_path)],
                       extra_env={"CDC_REPLICATION_PURGE_EVERY": "1"})
     w.wait_healthy()
     poll(p.replica, lambda rows: rows == p.expected_before_purge(), 60,

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from observe.replication import consumer_lag
+from stack.kafka_client import ADMIN, access
 from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.replication_helpers import (
     SPEC,
@@ -59,8 +60,8 @@ def test_burst_converges_without_sensitive_columns_and_replay_changes_nothing(st
     for w in running:
         w.stop()
     for p in ALL:
-        reset_group_to_earliest(stack_env["KAFKA_BOOTSTRAP_SERVERS"], p)
-        assert consumer_lag(stack_env["KAFKA_BOOTSTRAP_SERVERS"], SPEC.pair(p).group_id, SPEC.pair(p).source_topic) > 0
+        reset_group_to_earliest(access(stack_env, ADMIN), p)
+        assert consumer_lag(access(stack_env, ADMIN), SPEC.pair(p).group_id, SPEC.pair(p).source_topic) > 0
     for p in ALL:
         workers(p)
     assert_converged(stack_env, ALL)
@@ -120,9 +121,9 @@ def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, uni
 def test_malformed_message_goes_to_dead_letter_topic_and_later_events_apply(stack_env, workers, unique):
     pair = SPEC.pair(INVENTORY)
     w = workers(INVENTORY)
-    dlq = TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], [pair.dead_letter_topic])
+    dlq = TopicReader(access(stack_env, ADMIN), [pair.dead_letter_topic])
     try:
-        producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "partitioner": "murmur2_random"})
+        producer = Producer(access(stack_env, ADMIN).config(**{"partitioner": "murmur2_random"}))
         bad_key = f'{{"id": "poison-{unique}"}}'.encode()
         delivered = []
         producer.produce(pair.source_topic, key=bad_key, value=b"{this is not json",
@@ -145,8 +146,8 @@ def test_malformed_message_goes_to_dead_letter_topic_and_later_events_apply(stac
         assert count and count[0] >= 1, metrics
         # the poison's own partition moved on: the group committed past it
         poison_tp = TopicPartition(pair.source_topic, delivered[0].partition())
-        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
-        poll(lambda: committed_offset(bootstrap, pair.group_id, poison_tp), lambda off: off > delivered[0].offset(), 30,
+        kafka = access(stack_env, ADMIN)
+        poll(lambda: committed_offset(kafka, pair.group_id, poison_tp), lambda off: off > delivered[0].offset(), 30,
              f"the group's committed offset on partition {poison_tp.partition} past the poison at {delivered[0].offset()}")
     finally:
         dlq.close()

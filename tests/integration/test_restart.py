@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from schemas.envelope import ChangeEvent, parse_change
+from stack.kafka_client import ADMIN, access
 from stack.processes import pid_alive
 from tests.integration.conftest import make
 from tests.integration.kafka_reader import TopicReader
@@ -45,7 +46,7 @@ def test_down_up_resumes_without_resnapshot_or_duplicates(stack_env, reader, uni
     make("down")
     make("up")
 
-    after = TopicReader(stack_env["KAFKA_BOOTSTRAP_SERVERS"], [TOPIC], start=before.start)
+    after = TopicReader(access(stack_env, ADMIN), [TOPIC], start=before.start)
     try:
         after.wait_for(lambda m: m.key() == _key(b), 1, 180, f"the insert of customer {b}, made while Connect was down")
         c = _insert(url, f"c-{unique}@example.org")

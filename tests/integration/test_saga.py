@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
+from stack.kafka_client import ADMIN, access
 from streams.sagas.topics import commands_topic, events_topic
 from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.saga_helpers import MODES, finish, one, order, records, rows, saga_workers_of
@@ -96,17 +97,17 @@ def test_a_malformed_saga_message_is_dead_lettered_with_its_reason_and_sagas_go_
     """A message the payments participant cannot read (a command, or a neighbour's event, that
     is not one) goes to dlq.saga.payments with the reason and where it came from; the group
     commits past it and the next order's saga completes."""
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(stack_env, ADMIN)
     orchestrated = saga_mode == "orchestration"
     topic = commands_topic("payments") if orchestrated else events_topic("orders")
     group = "cdc-saga-payments" if orchestrated else "cdc-choreography-payments"
-    dlq = TopicReader(bootstrap, ["dlq.saga.payments"])
+    dlq = TopicReader(kafka, ["dlq.saga.payments"])
     try:
         key = f'"poison-{unique}"'.encode()
         value = b'{"saga_id": "poison", "step": "one"}'
         event_type = b"ChargePayment" if orchestrated else b"SagaOutcome"
         delivered: list = []
-        producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+        producer = Producer(kafka.config(**{"partitioner": "murmur2_random"}))
         producer.produce(topic, key=key, value=value, headers=[("id", unique.encode()), ("eventType", event_type)],
                          on_delivery=lambda err, msg: delivered.append(msg))
         assert producer.flush(10) == 0 and delivered
@@ -115,7 +116,7 @@ def test_a_malformed_saga_message_is_dead_lettered_with_its_reason_and_sagas_go_
         assert b"malformed" in headers["dlq.reason"] and b"validation error" in headers["dlq.reason"], headers
         assert headers["dlq.topic"] == topic.encode() and letters[0].value() == value, "the original bytes are kept"
         poison = TopicPartition(topic, delivered[0].partition())
-        poll(lambda: committed_offset(bootstrap, group, poison), lambda off: off > delivered[0].offset(), 30,
+        poll(lambda: committed_offset(kafka, group, poison), lambda off: off > delivered[0].offset(), 30,
              f"{group} committed past the malformed message at {poison.partition}:{delivered[0].offset()}")
     finally:
         dlq.close()

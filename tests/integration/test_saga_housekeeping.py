@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from services import outbox
+from stack.kafka_client import ADMIN, access
 from streams.sagas.retention import Housekeeping
 from streams.sagas.topics import commands_topic
 from streams.topic_retention import REDELIVERY_MARGIN_S, redelivery_keep_seconds
@@ -79,7 +80,7 @@ def test_an_outbox_row_is_purged_only_after_debezium_published_it(stack_env, rea
 
 def test_inbox_rows_live_as_long_as_the_topics_retain_messages_plus_a_day(stack_env, unique):
     url = stack_env["PAYMENTS_DATABASE_URL"]
-    keep = redelivery_keep_seconds(stack_env["KAFKA_BOOTSTRAP_SERVERS"], [commands_topic("payments")])
+    keep = redelivery_keep_seconds(access(stack_env, ADMIN), [commands_topic("payments")])
     assert keep == 7 * 86_400 + REDELIVERY_MARGIN_S, f"the broker keeps 7 days (log.retention.hours=168); got {keep}"
     with psycopg.connect(url, autocommit=True) as conn:
         for saga, age_days in ((f"old-{unique}", 9), (f"young-{unique}", 7.5)):

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient
 
 from observe.replication import consumer_lag
 from services.ecommerce.orders.commands import OrderLine, place_order
+from stack.kafka_client import ADMIN, KafkaAccess, access
 from streams.sagas.choreography_runtime import subscriptions
 from streams.sagas.enabled import enabled
 from streams.sagas.topics import commands_topic
@@ -91,8 +92,8 @@ def _check_invariants(state: dict, order_ids: list[int], skus: list[str]) -> Non
         assert held == reserved, f"{sku}: reservations hold {held}, stock says {reserved}"
 
 
-def _reset_to_earliest(bootstrap: str, group: str, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def _reset_to_earliest(kafka: KafkaAccess, group: str, topic: str) -> None:
+    admin = AdminClient(kafka.config())
     parts = [TopicPartition(topic, p, 0) for p in admin.list_topics(topic, timeout=10).topics[topic].partitions]
     for fut in admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, parts)]).values():
         fut.result(timeout=30)
@@ -143,18 +144,18 @@ def test_200_orders_with_crashes_keep_the_invariants_and_replay_changes_nothing(
         assert outcomes == {"APPROVED", "REJECTED"}, f"the mix should both succeed and fail: {outcomes}"
 
         # Replay everything the participants consume from the start: they must act no second time.
-        bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+        kafka = access(stack_env, ADMIN)
         for name in PARTICIPANTS:
             workers[name].stop()
         for name in PARTICIPANTS:
             group, topics = _consumed(mode, name)
             for topic in topics:
-                _reset_to_earliest(bootstrap, group, topic)
+                _reset_to_earliest(kafka, group, topic)
         for name in PARTICIPANTS:
             workers[name] = saga_worker(name, mode, stack_env, tmp_path)
         for name in PARTICIPANTS:
             group, topics = _consumed(mode, name)
-            poll(lambda group=group, topics=topics: [consumer_lag(bootstrap, group, t) for t in topics],
+            poll(lambda group=group, topics=topics: [consumer_lag(kafka, group, t) for t in topics],
                  lambda lags: lags == [0] * len(lags), 180, f"the {name} participant to re-read all of {topics}")
         assert _business_state(stack_env, placed, skus) == before, "a replay of the commands changed something"
     finally:

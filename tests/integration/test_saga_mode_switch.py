@@ -6,6 +6,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from services.ecommerce.place_order import PLACE_ORDER, PLACE_ORDER_SAGA
+from stack.kafka_client import ADMIN, access
 from streams.sagas.handover import GROUP_PREFIX, starter
 from streams.sagas.orchestrator import saga_id_for
 from tests.integration.kafka_reader import committed_offset
@@ -19,7 +20,7 @@ CHOREOGRAPHY_STARTER = GROUP_PREFIX["choreography"] + starter(PLACE_ORDER_SAGA, 
 
 
 def test_the_choreography_starts_where_the_orchestrator_stopped(stack_env, reader, tmp_path, unique):
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(stack_env, ADMIN)
     placed = reader("outbox.event.order")
     orchestrator = saga_worker("orchestrator", "orchestration", stack_env, tmp_path)
     try:
@@ -27,7 +28,7 @@ def test_the_choreography_starts_where_the_orchestrator_stopped(stack_env, reade
         order_id, _ = order(stack_env, unique, credit="5", quantity=2, price="10.00")  # a card over its limit
         msg = placed.wait_for(lambda m: m.key() == f'"{order_id}"'.encode(), 1, 60, f"OrderPlaced of {order_id}")[0]
         tp = TopicPartition("outbox.event.order", msg.partition())
-        poll(lambda: committed_offset(bootstrap, ORCHESTRATION_STARTER, tp), lambda o: o > msg.offset(), 60,
+        poll(lambda: committed_offset(kafka, ORCHESTRATION_STARTER, tp), lambda o: o > msg.offset(), 60,
              "the orchestrator to start the saga and commit past its OrderPlaced")
     finally:
         orchestrator.stop()
@@ -36,7 +37,7 @@ def test_the_choreography_starts_where_the_orchestrator_stopped(stack_env, reade
     payments = saga_worker("payments", "choreography", stack_env, tmp_path)
     try:
         payments.wait_healthy()
-        assert committed_offset(bootstrap, CHOREOGRAPHY_STARTER, tp) > msg.offset(), \
+        assert committed_offset(kafka, CHOREOGRAPHY_STARTER, tp) > msg.offset(), \
             "the choreography's order reader starts past the order the orchestrator took"
         assert rows(stack_env["PAYMENTS_OBSERVER_URL"], "SELECT step, action FROM saga_inbox WHERE saga_id = %s",
                     (saga,)) == [], "the choreography did not act on an order the orchestrator had started"

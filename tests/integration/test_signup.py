@@ -20,6 +20,7 @@ from services.signup.mailer.welcome import message_id
 from services.signup.registration.commands import InvalidSignUp, sign_up
 from services.signup.sign_up import SIGN_UP
 from services.signup.smtp import mailbox
+from stack.kafka_client import ADMIN, KafkaAccess, access
 from streams.sagas.orchestrator import saga_id_for
 from streams.sagas.topics import commands_topic, events_topic
 from streams.sagas.worker import MODES
@@ -183,16 +184,16 @@ def test_a_provider_too_slow_times_out_and_its_late_account_does_not_outlive_the
 
 
 def test_a_malformed_message_is_dead_lettered_and_the_next_sign_up_completes(stack_env, signup_mode, unique):
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(stack_env, ADMIN)
     orchestrated = signup_mode[0] == "orchestration"
     topic = commands_topic("accounts") if orchestrated else events_topic("registration")
     group = "cdc-saga-accounts" if orchestrated else "cdc-choreography-accounts"
-    dlq = TopicReader(bootstrap, ["dlq.saga.accounts"])
+    dlq = TopicReader(kafka, ["dlq.saga.accounts"])
     try:
         key = f'"poison-{unique}"'.encode()
         value = b'{"saga_id": "poison", "step": "one"}'
         delivered: list = []
-        producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+        producer = Producer(kafka.config(**{"partitioner": "murmur2_random"}))
         producer.produce(topic, key=key, value=value,
                          headers=[("id", unique.encode()),
                                   ("eventType", b"CreateAccount" if orchestrated else b"SagaOutcome")],
@@ -202,7 +203,7 @@ def test_a_malformed_message_is_dead_lettered_and_the_next_sign_up_completes(sta
         headers = dict(letters[0].headers())
         assert b"malformed" in headers["dlq.reason"] and headers["dlq.topic"] == topic.encode(), headers
         poison = TopicPartition(topic, delivered[0].partition())
-        poll(lambda: committed_offset(bootstrap, group, poison), lambda off: off > delivered[0].offset(), 30,
+        poll(lambda: committed_offset(kafka, group, poison), lambda off: off > delivered[0].offset(), 30,
              f"{group} committed past the malformed message")
     finally:
         dlq.close()
@@ -261,12 +262,12 @@ def test_a_crash_between_the_smtp_send_and_its_record_sends_at_most_once_more(st
     asyncio.run(scenario())
 
 
-def _reset_group_to_zero(bootstrap: str, group: str, topics: list[str]) -> None:
+def _reset_group_to_zero(kafka: KafkaAccess, group: str, topics: list[str]) -> None:
     from confluent_kafka import ConsumerGroupTopicPartitions
 
-    meta = Consumer({"bootstrap.servers": bootstrap, "group.id": group}).list_topics(timeout=10)
+    meta = Consumer(kafka.config(**{"group.id": group})).list_topics(timeout=10)
     tps = [TopicPartition(t, p, 0) for t in topics for p in meta.topics[t].partitions]
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.config())
 
     def reset():
         try:
@@ -279,8 +280,8 @@ def _reset_group_to_zero(bootstrap: str, group: str, topics: list[str]) -> None:
     poll(reset, lambda r: r is True, 60, f"the offsets of {group} reset to 0 (the group must be empty)")
 
 
-def _caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+def _caught_up(kafka: KafkaAccess, group: str, topics: list[str]) -> bool:
+    consumer = Consumer(kafka.config(**{"group.id": group}))
     try:
         meta = consumer.list_topics(timeout=10)
         tps = [TopicPartition(t, p) for t in topics for p in meta.topics[t].partitions]
@@ -304,7 +305,7 @@ def _mailer_input(mode: str) -> tuple[str, list[str]]:
 def test_one_welcome_per_sign_up_under_kill_9_of_the_mailer_and_the_coordinator_and_a_replay_from_offset_0(
         stack_env, signup_mode, unique, tmp_path):
     mode, workers = signup_mode
-    bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = access(stack_env, ADMIN)
     burst = int(os.environ.get("SIGNUP_BURST", "30"))   # 200 for the full invariants run
     # slowmail+: the SMTP sink takes 0.2 s per message, so the burst is still being mailed at the kill
     local = "slowmail+" if burst < 100 else ""   # a long burst is still being mailed at the kill anyway
@@ -327,7 +328,7 @@ def test_one_welcome_per_sign_up_under_kill_9_of_the_mailer_and_the_coordinator_
         assert r["provider"] is not None and r["accounts"] == [(s, r["provider"]["id"])] and len(r["welcome"]) == 1, r
     counts = mail_counts(ids)
     group, topics = _mailer_input(mode)
-    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    meta = AdminClient(kafka.config()).list_topics(timeout=10)
     partitions = sum(len(meta.topics[t].partitions) for t in topics)   # one actor each, each in its own window
     assert min(counts.values()) == 1 and max(counts.values()) <= 2, counts
     assert sum(n - 1 for n in counts.values()) <= partitions, \
@@ -335,10 +336,10 @@ def test_one_welcome_per_sign_up_under_kill_9_of_the_mailer_and_the_coordinator_
 
     # Replay the mailer's input from offset 0: every command is deduped by the inbox, no e-mail more.
     workers["mailer"].stop()
-    _reset_group_to_zero(bootstrap, group, topics)
+    _reset_group_to_zero(kafka, group, topics)
     workers["mailer"] = saga_worker("mailer", mode, stack_env, tmp_path)
     workers["mailer"].wait_healthy()
-    poll(lambda: _caught_up(bootstrap, group, topics), bool, 120, f"{group} to re-read its topics to the end")
+    poll(lambda: _caught_up(kafka, group, topics), bool, 120, f"{group} to re-read its topics to the end")
     assert mail_counts(ids) == counts, "the replay sent no e-mail"
     print(f"{mode}: {burst} sign-ups, {at_kill} mailed at the kill, "
           f"{sum(n - 1 for n in counts.values())} sent twice (bound: {partitions})")

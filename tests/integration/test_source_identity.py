@@ -13,6 +13,10 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from connectors import acls
+from stack.kafka_client import ADMIN, access
+from stack.secrets import new_password
+from streams import spec as spec_mod
 from streams.app import EXIT_UNAPPLIABLE
 from tests.integration.workers import REPO, free_port
 from tests.polling import poll
@@ -31,7 +35,7 @@ def _event(key: int, lsn: int, system_id: str) -> dict[str, bytes]:
 
 def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env, tmp_path, unique):
     name, table, topic = f"identity-{unique}", f"t{unique}", f"test.identity.{unique}"
-    admin = AdminClient({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    admin = AdminClient(access(stack_env, ADMIN).config())
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table}_replica (LIKE customers_replica INCLUDING ALL)")
@@ -40,12 +44,14 @@ def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env,
         "name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
         "target": {"service": "inventory", "table": table}, "key": {"id": "orders_customer_id"},
         "columns": {"name": "name"}}]}))
-    producer = Producer({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    producer = Producer(access(stack_env, ADMIN).config())
     producer.produce(topic, **_event(1, 5_000_000, "1111"))
     producer.flush(10)
+    # a test-only pair is not in the enabled spec: the admin gives it a principal and its ACLs
+    creds = acls.provision_pair(access(stack_env, ADMIN), spec_mod.load(spec).pairs[0], new_password())
     with open(tmp_path / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec),
-                                   "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env},
+                                   "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env, **creds},
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         def replica() -> dict:

@@ -10,6 +10,8 @@ from connectors import configs
 from services.registry import current
 from stack import compose
 from stack.envfile import connect_worker_env
+from stack.kafka_client import CONNECT
+from stack.kafka_client import secret_name as kafka_secret_name
 from stack.secrets import ROLE_KINDS, secret_name
 from stack.settings import StackSettings
 
@@ -36,4 +38,5 @@ def test_connect_container_gets_every_variable_the_connector_configs_use():
     used = {m for c in configs.load_all() for v in c.config.values() for m in re.findall(r"\$\{env:([A-Z0-9_]+)\}", v)}
     assert used and used <= set(env), f"missing in compose: {used - set(env)}"
     secrets = {secret_name(s, k): "x" for s in current().services for k in ROLE_KINDS}
+    secrets[kafka_secret_name(CONNECT)] = "x"
     assert used <= set(connect_worker_env(StackSettings.from_env(), secrets)), "native Connect lacks some"

@@ -1,0 +1,38 @@
+"""The broker ACLs derived from the declarations: workers write only their dead letters, read
+only their own topics in their own group; only Connect writes captured and routed topics."""
+from connectors import acls
+from stack.kafka_client import CONNECT, OBSERVER, client_env, role_key
+from streams.sagas.topics import commands_topic
+from streams.spec import load_enabled
+
+
+def test_workers_write_only_their_dead_letters():
+    for g in acls.wanted():
+        if g.operation in ("WRITE", "CREATE") and g.principal not in (CONNECT,):
+            assert g.name.startswith("dlq."), g
+            assert g.principal != OBSERVER, g
+
+
+def test_a_replication_worker_reads_only_its_source_in_its_group():
+    pair = load_enabled().pairs[0]
+    mine = [g for g in acls.wanted() if g.principal == acls.replication_principal(pair.name)]
+    assert {g.name for g in mine if g.operation == "READ" and g.resource == "topic"} == {pair.source_topic}
+    assert {g.name for g in mine if g.resource == "group"} == {pair.group_id}
+
+
+def test_a_participant_reads_its_commands_not_anothers():
+    mine = [g for g in acls.wanted() if g.principal == acls.saga_principal("orchestration", "payments")]
+    reads = {g.name for g in mine if g.operation == "READ" and g.resource == "topic"}
+    assert reads == {commands_topic("payments")}
+
+
+def test_connect_reads_no_captured_topic():
+    reads = [g for g in acls.wanted() if g.principal == CONNECT and g.operation in ("READ", "ALL")]
+    assert all(g.name.startswith(acls.CONNECT_INTERNAL_PREFIX) or g.resource == "group" for g in reads)
+
+
+def test_make_env_names():
+    assert role_key("cdc-replication-a-to-b") == "REPLICATION_A_TO_B"
+    env = client_env("127.0.0.1:1", {"cdc-observer": "pw"})
+    assert env["KAFKA_OBSERVER_USERNAME"] == "cdc-observer" and env["KAFKA_OBSERVER_PASSWORD"] == "pw"
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-256"
