@@ -61,6 +61,7 @@ def check(conn: ConnectorFile) -> list[str]:
         errors.append("transforms.sysid.static.value: row events must carry the source cluster's system "
                       "identifier (InsertField source_system_id = ${env:CDC_<SERVICE>_SYSTEM_ID}), so a rebuilt "
                       "source is detected instead of its low positions being skipped as old")
+    errors += _private_columns_published(conn)
     if conn.name != f"{conn.topic_prefix}-source":
         errors.append(f"name: must be '<topic.prefix>-source', i.e. {conn.topic_prefix + '-source'!r}, got {conn.name!r}")
     return [f"{conn.name}: {e}" for e in errors]
@@ -78,3 +79,17 @@ def check_all(conns: Iterable[ConnectorFile]) -> list[str]:
             elif value:
                 seen[value] = conn.name
     return errors
+
+
+def _private_columns_published(conn: ConnectorFile) -> list[str]:
+    """Columns the service declares private must be excluded from capture (not even in Kafka)."""
+    from services.registry import current
+
+    try:
+        svc = current().service(conn.topic_prefix)
+    except KeyError:
+        return []
+    excluded = {c.strip() for c in conn.config.get("column.exclude.list", "").split(",") if c.strip()}
+    return [f"column.exclude.list: must exclude public.{table}.{col}, which {svc.name} declares private"
+            for table, cols in sorted(svc.private_columns.items()) for col in cols
+            if f"public.{table}.{col}" not in excluded]

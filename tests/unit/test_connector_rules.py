@@ -95,3 +95,12 @@ def test_the_saga_store_never_publishes_start_payloads():
     """Saga states may be followed on Kafka; their start payloads (personal data in a sign-up) may not."""
     store = next(c for c in configs.load_all() if c.name == "orchestrator-source")
     assert "public.saga_instances.payload" in store.config["column.exclude.list"].split(",")
+
+
+def test_a_connector_that_would_publish_a_private_column_is_refused_naming_it():
+    orders = next(c for c in configs.load_all() if c.name == "orders-source")
+    leaky = configs.ConnectorFile(orders.name, {**orders.config, "column.exclude.list": "public.customers.phone"},
+                                  orders.routed_topics)
+    errors = rules.check(leaky)
+    assert any("public.customers.document_number" in e and "private" in e for e in errors), errors
+    assert not any("public.customers.phone" in e for e in errors), errors

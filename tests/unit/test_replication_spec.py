@@ -41,6 +41,8 @@ def test_shipped_spec_is_valid_and_never_replicates_sensitive_columns():
     ({"columns": {"name": "x", "email": "x"}}, "repeat"),
     ({"columns": {"Name": "name"}}, "identifier"),
     ({"delete_policy": "shred"}, "delete_policy"),
+    ({"columns": {"name": "name", "phone": "phone"}}, "declares phone private"),
+    ({"columns": {"document_number": "doc"}}, "declares document_number private"),
     ({"extra": 1}, "extra"),
 ])
 def test_invalid_pair_is_refused_with_the_reason(tmp_path, change, message):
