@@ -27,6 +27,7 @@ from streams.faust_app import new_app
 from streams.liveness import Liveness, install_watchdog
 from streams.sagas import orchestrator, participant
 from streams.sagas.enabled import Sagas, enabled
+from streams.sagas.handlers import Handler
 from streams.sagas.retention import Housekeeping
 from streams.sagas.topics import ROUTED_PREFIX, commands_topic, replies_topic
 from streams.topic_retention import redelivery_keep_seconds
@@ -81,6 +82,17 @@ async def apply_batch(conn: psycopg.AsyncConnection, msgs: list[RawMessage],
     return dead
 
 
+async def apply_messages(conn: psycopg.AsyncConnection, msgs: list[RawMessage],
+                         handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> list[DeadLetter]:
+    """A partition's batch as `apply_batch` takes it; redone a message at a time when another
+    actor took the same rows in another order (a deadlock), or a bad message broke the batch's
+    transaction. Returns the dead letters."""
+    try:
+        return await apply_batch(conn, msgs, handle)
+    except (psycopg.errors.DeadlockDetected, _Isolate):
+        return await apply_batch(conn, msgs, handle, together=False)
+
+
 def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher, dsn: str, liveness: Liveness,
             handle: Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[object]]) -> None:
     topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
@@ -94,12 +106,7 @@ def consume(app: faust.App, topic_name: str, name: str, dlq: DeadLetterPublisher
 
             async def work(conn: psycopg.AsyncConnection, msgs: list[RawMessage] = msgs,
                            dead: list[DeadLetter] = dead) -> None:
-                try:
-                    dead[:] = await apply_batch(conn, msgs, handle)
-                except (psycopg.errors.DeadlockDetected, _Isolate):
-                    # another actor took the same rows in another order, or a bad message broke
-                    # the batch's transaction: redo it a message at a time
-                    dead[:] = await apply_batch(conn, msgs, handle, together=False)
+                dead[:] = await apply_messages(conn, msgs, handle)
 
             await run_durably(name, db, work, liveness)
             if dead:
@@ -184,15 +191,18 @@ class SagaApp:
         return self.app
 
 
-def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
-    handlers = sagas_of(ws).handlers(service)
-    saga = SagaApp(f"cdc-saga-{service}", service, service, ws)
-
+def command_handler(handlers: dict[str, Handler]) -> Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[None]]:
+    """A participant's message handler: the outbox envelope parsed at the edge, then `participant.handle`."""
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         envelope = parse_outbox(msg.key, msg.value, list(msg.headers))
         await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
 
-    saga.consume(commands_topic(service), f"{service}-commands", handle)
+    return handle
+
+
+def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
+    saga = SagaApp(f"cdc-saga-{service}", service, service, ws)
+    saga.consume(commands_topic(service), f"{service}-commands", command_handler(sagas_of(ws).handlers(service)))
     return saga.done()
 
 
