@@ -8,7 +8,7 @@ CDC := $(PY) -m cli
 TEST_STACK := CDC_STACK_DIR=$(CURDIR)/.stack/test CDC_PORT_BASE=25400
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe backfill bench bench-replication demo test test-unit lint
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe backfill bench bench-replication demo test test-unit test-db lint
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -74,10 +74,14 @@ demo: up deploy workers ## the whole pipeline on the local stack, with sample da
 test-unit: install ## unit tests (no infrastructure)
 	$(PY) -m pytest tests/unit -q
 
-test: install ## lint, unit tests, then integration tests on a test stack of their own (brought up and down)
+test-db: install ## database tier: the workers' SQL on a throwaway PostgreSQL cluster (no broker, no stack)
+	$(PY) -m pytest tests/db -q
+
+test: install ## lint, unit tests, the database tier, then integration tests on a test stack of their own (brought up and down)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy stack services schemas connectors streams cli observe bench
 	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/db -q
 # a fresh test stack each run (nothing carried over from the last one: groups, backlogs, rows);
 # it goes down whatever failed (up, deploy or a test), unless KEEP=1
 	$(TEST_STACK) $(CDC) wipe
