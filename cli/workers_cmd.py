@@ -44,6 +44,9 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
            purge_every: float = typer.Option(300.0, "--purge-every", envvar="CDC_REPLICATION_PURGE_EVERY",
                                              help="Seconds between purges of delete markers older than the source "
                                                   "topic's retention plus a day."),
+           stall_restart: float = typer.Option(60.0, "--stall-restart", envvar="CDC_WORKER_STALL_RESTART",
+                                               help="Restart in place after a partition is behind this many "
+                                                    "seconds without progress."),
            loglevel: str = typer.Option("info", "--loglevel"),
            spec_path: Path = typer.Option(None, "--spec", help="Replication spec file (default: the enabled "
                                                                "domains' pairs).")) -> None:
@@ -62,7 +65,7 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     ws = WorkerSettings(kafka=access(env, replication_principal(p.name)),
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
                         session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max,
-                        purge_every=purge_every)
+                        purge_every=purge_every, stall_restart=stall_restart)
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv
     run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 
