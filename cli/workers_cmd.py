@@ -18,6 +18,7 @@ from stack.settings import StackSettings
 from streams import spec as spec_mod
 from streams.app import WorkerSettings
 
+WATCH = "connectors-watch"  # `cdc connectors watch`: restarts failed connectors, started and stopped with the workers
 app = typer.Typer(help="Replication workers of every pair, in the background.", no_args_is_help=True)
 out = Console()
 
@@ -31,7 +32,8 @@ def _every_worker() -> list[tuple[str, list[str]]]:
     """(name, `cdc` verb) of every worker: one per replication pair, then the saga workers of each mode."""
     from streams.sagas.worker import MODES, names
 
-    found = [(p.name, ["worker", "--pair", p.name]) for p in spec_mod.load_enabled().pairs]
+    found = [(WATCH, ["connectors", "watch"])]
+    found += [(p.name, ["worker", "--pair", p.name]) for p in spec_mod.load_enabled().pairs]
     for m in MODES:
         found += [(_saga_worker_name(m, n), ["saga-worker", n, "--mode", m]) for n in names(m)]
     return found
@@ -150,7 +152,7 @@ def _background_workers(settings: StackSettings, mode: str | None) -> list[Backg
     every = _every_worker()
     ports = {w: settings.worker_port(w, [n for n, _ in every]) for w, _ in every}
     return [BackgroundWorker(name, argv, ports[name]) for name, argv in every
-            if argv[0] == "worker" or mode is None or argv[-1] == mode]
+            if argv[0] in ("worker", "connectors") or mode is None or argv[-1] == mode]
 
 
 def running_saga_workers(settings: StackSettings, mode: str) -> list[str]:
