@@ -8,6 +8,7 @@ from rich.table import Table
 
 from cli import stack_env
 from observe.replication import PairReport, wait_converged
+from observe.slots import DEFAULT_MAX_LAG_BYTES, SlotReport, check_slots
 from streams import spec as spec_mod
 
 out = Console(width=160)
@@ -29,6 +30,28 @@ def _table(reports: list[PairReport]) -> Table:
     return table
 
 
+def _bytes(v: int | None) -> str:
+    if v is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB"):
+        if v < 1024 or unit == "GB":
+            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1024  # type: ignore[assignment]
+    return str(v)
+
+
+def _slots_table(reports: list[SlotReport]) -> Table:
+    table = Table("connector", "slot", "active", "WAL retained", "unconfirmed", "s since heartbeat",
+                  "restart / confirmed / offset", "problems", title="replication slots")
+    for r in reports:
+        table.add_row(r.connector, r.slot, "-" if r.active is None else ("yes" if r.active else "[yellow]no[/yellow]"),
+                      _bytes(r.retained_bytes), _bytes(r.unconfirmed_bytes),
+                      "-" if r.heartbeat_age_s is None else f"{r.heartbeat_age_s:.1f}",
+                      f"{_lsn(r.restart_lsn)} / {_lsn(r.confirmed_lsn)} / {_lsn(r.offset_lsn)}",
+                      "[red]" + "; ".join(r.problems) + "[/red]" if r.problems else "[green]none[/green]")
+    return table
+
+
 app = typer.Typer(help="Observe replication (default) and sagas.", invoke_without_command=True)
 
 
@@ -36,9 +59,14 @@ app = typer.Typer(help="Observe replication (default) and sagas.", invoke_withou
 def observe(ctx: typer.Context,
             watch: bool = typer.Option(False, "--watch", help="Show the table live while waiting."),
             timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for convergence."),
-            pair: list[str] = typer.Option(None, "--pair", help="Only these pairs.")) -> None:
+            pair: list[str] = typer.Option(None, "--pair", help="Only these pairs (and their sources' slots)."),
+            max_slot_lag_bytes: int = typer.Option(DEFAULT_MAX_LAG_BYTES, "--max-slot-lag-bytes",
+                                                   help="WAL a slot may retain before observe fails.")) -> None:
     """Replication pairs: rows, checksums, lag. Waits (up to --timeout) for every pair to converge
-    against the source WAL position taken at the start; exit 1 if one has not.
+    against the source WAL position taken at the start; exit 1 if one has not. Then every
+    connector's replication slot: WAL retained and unconfirmed, seconds since the connector's
+    heartbeat; exit 1 if a slot is missing, recreated, lost its WAL or retains more than
+    --max-slot-lag-bytes.
     `observe sagas` and `observe saga ID` show the sagas."""
     if ctx.invoked_subcommand is not None:
         return
@@ -51,7 +79,12 @@ def observe(ctx: typer.Context,
         with out.status("waiting for convergence"):
             reports = wait_converged(pairs, env, timeout)
         out.print(_table(reports))
-    if not all(r.converged for r in reports):
+    slots = check_slots(env, max_slot_lag_bytes, {p.source.service for p in pairs} if pair else None)
+    out.print(_slots_table(slots))
+    for r in slots:  # one unwrapped line each, for logs and scripts
+        for problem in r.problems:
+            out.print(f"slot {r.slot} ({r.connector}): {problem}", soft_wrap=True, markup=False)
+    if not all(r.converged for r in reports) or any(s.problems for s in slots):
         raise typer.Exit(1)
 
 

@@ -18,6 +18,7 @@ from stack.settings import StackSettings
 from streams import spec as spec_mod
 from streams.app import WorkerSettings
 
+WATCH = "connectors-watch"  # `cdc connectors watch`: restarts failed connectors, started and stopped with the workers
 app = typer.Typer(help="Replication workers of every pair, in the background.", no_args_is_help=True)
 out = Console()
 
@@ -31,7 +32,8 @@ def _every_worker() -> list[tuple[str, list[str]]]:
     """(name, `cdc` verb) of every worker: one per replication pair, then the saga workers of each mode."""
     from streams.sagas.worker import MODES, names
 
-    found = [(p.name, ["worker", "--pair", p.name]) for p in spec_mod.load_enabled().pairs]
+    found = [(WATCH, ["connectors", "watch"])]
+    found += [(p.name, ["worker", "--pair", p.name]) for p in spec_mod.load_enabled().pairs]
     for m in MODES:
         found += [(_saga_worker_name(m, n), ["saga-worker", n, "--mode", m]) for n in names(m)]
     return found
@@ -44,6 +46,9 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
            purge_every: float = typer.Option(300.0, "--purge-every", envvar="CDC_REPLICATION_PURGE_EVERY",
                                              help="Seconds between purges of delete markers older than the source "
                                                   "topic's retention plus a day."),
+           stall_restart: float = typer.Option(60.0, "--stall-restart", envvar="CDC_WORKER_STALL_RESTART",
+                                               help="Restart in place after a partition is behind this many "
+                                                    "seconds without progress."),
            loglevel: str = typer.Option("info", "--loglevel"),
            spec_path: Path = typer.Option(None, "--spec", help="Replication spec file (default: the enabled "
                                                                "domains' pairs).")) -> None:
@@ -62,7 +67,7 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     ws = WorkerSettings(kafka=access(env, replication_principal(p.name)),
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
                         session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max,
-                        purge_every=purge_every)
+                        purge_every=purge_every, stall_restart=stall_restart)
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv
     run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 
@@ -147,7 +152,7 @@ def _background_workers(settings: StackSettings, mode: str | None) -> list[Backg
     every = _every_worker()
     ports = {w: settings.worker_port(w, [n for n, _ in every]) for w, _ in every}
     return [BackgroundWorker(name, argv, ports[name]) for name, argv in every
-            if argv[0] == "worker" or mode is None or argv[-1] == mode]
+            if argv[0] in ("worker", "connectors") or mode is None or argv[-1] == mode]
 
 
 def running_saga_workers(settings: StackSettings, mode: str) -> list[str]:

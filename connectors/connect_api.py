@@ -107,6 +107,14 @@ class ConnectClient:
         tasks = resp.json()
         return bool(tasks) and all(all(t["config"].get(k) == v for k, v in config.items()) for t in tasks)
 
+    def offset(self, name: str) -> dict | None:
+        """The connector's stored source offset (its only partition), or None (none yet, or no connector)."""
+        resp = self.http.get(f"/connectors/{name}/offsets")
+        if resp.status_code == 404:
+            return None
+        offsets = self._check(resp).json().get("offsets") or []
+        return offsets[0].get("offset") if offsets else None
+
     def restart_failed(self, name: str) -> None:
         self._check(self.http.post(f"/connectors/{name}/restart", params={"includeTasks": "true", "onlyFailed": "true"}))
 

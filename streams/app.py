@@ -16,6 +16,7 @@ from streams.deadletter import DeadLetterPublisher, RawMessage
 from streams.durable import Database, run_durably
 from streams.faust_app import new_app
 from streams.health import WorkerState
+from streams.liveness import Liveness, install_watchdog
 from streams.purge import MarkerPurge, purges_markers
 from streams.replicator import FatalApplyError, PairReplicator
 from streams.sink import ReplicaSink
@@ -35,7 +36,8 @@ class WorkerSettings:
     batch_within: float = 0.05
     session_timeout: float = 30.0   # tests shorten it so takeovers are quick
     rebalance_timeout: float = 30.0
-    stall_after: float = 30.0
+    stall_after: float = 30.0       # /healthz says unhealthy after this long behind without progress
+    stall_restart: float = 60.0     # the watchdog restarts the process in place after this long (streams/liveness.py)
     purge_every: float = 300.0      # seconds between purges of expired delete markers
 
 
@@ -49,11 +51,13 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
     topic = app.topic(pair.source_topic, key_serializer="raw", value_serializer="raw", allow_empty=True)
     state = WorkerState(pair.name, stall_after=ws.stall_after)
     dead_letters = DeadLetterPublisher(ws.kafka, pair.dead_letter_topic, pair.name)
+    liveness = Liveness(ws.stall_restart)  # the same watchdog as the saga workers': a stuck consumer restarts
 
     @app.agent(topic, name=f"replicate-{pair.name}", isolated_partitions=True)
     async def replicate(stream):  # one call per assigned partition
         sink = ReplicaSink(pair, ws.target_dsn)
-        replicator = PairReplicator(pair, sink, dead_letters, on_retry=state.retries.labels(pair.name).inc)
+        replicator = PairReplicator(pair, sink, dead_letters, on_retry=state.retries.labels(pair.name).inc,
+                                    waiting=liveness.retrying)
         try:
             async for events in stream.noack_take(ws.batch_max, within=ws.batch_within):
                 messages = [_raw(e.message) for e in events]
@@ -69,10 +73,12 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
                 for m in messages:
                     last[(m.topic, m.partition)] = max(m.offset, last.get((m.topic, m.partition), -1))
                 state.record(outcome, last)
+                liveness.acknowledged(last)
         finally:
             await sink.close()
 
     purge = install_purge(app, pair, ws, state)
+    install_watchdog(app, liveness, ws.kafka)
 
     @app.page("/healthz")
     async def healthz(web, request):

@@ -5,6 +5,7 @@ caller may then acknowledge the batch; it raises FatalApplyError when that can n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -56,9 +57,11 @@ class Backoff:
 
 class PairReplicator:
     def __init__(self, pair: ReplicationPair, sink: Sink, dead_letters: DeadLetters,
-                 backoff: Backoff | None = None, on_retry=None) -> None:
+                 backoff: Backoff | None = None, on_retry=None, waiting=None) -> None:
         self.pair = pair
         self.on_retry = on_retry or (lambda: None)  # live signal (metrics) while a batch waits
+        # a context manager around each back-off sleep: waiting on purpose is not a stall (streams/liveness.py)
+        self.waiting = waiting or contextlib.nullcontext
         self.sink = sink
         self.dead_letters = dead_letters
         self.backoff = backoff or Backoff()
@@ -75,6 +78,10 @@ class PairReplicator:
             except MalformedEvent as exc:
                 outcome.dead.append(DeadLetter(msg, f"malformed: {exc}"))
         return rows
+
+    async def _sleep(self, delay: float) -> None:
+        with self.waiting():
+            await asyncio.sleep(delay)
 
     async def process(self, messages: list[RawMessage]) -> BatchOutcome:
         started = time.monotonic()
@@ -102,7 +109,7 @@ class PairReplicator:
                     self.on_retry()
                     delay = next(delays)
                     log.warning("%s: target database unavailable (%s); retrying in %.1fs", self.pair.name, exc, delay)
-                    await asyncio.sleep(delay)
+                    await self._sleep(delay)
                     continue
             # Some rows are bad: apply the others one by one, dead-letter the bad ones.
             try:
@@ -112,7 +119,7 @@ class PairReplicator:
                     raise FatalApplyError(f"{self.pair.name}: {type(exc).__name__}: {exc}") from exc
                 outcome.retries += 1
                 self.on_retry()
-                await asyncio.sleep(next(delays))
+                await self._sleep(next(delays))
                 continue
             outcome.applied += applied
             outcome.dead.extend(DeadLetter(row.origin, f"rejected by {self.pair.target.service}: {reason}")
@@ -130,4 +137,4 @@ class PairReplicator:
                 self.on_retry()
                 delay = next(delays)
                 log.warning("%s: %s failed (%s); retrying in %.1fs", self.pair.name, what, exc, delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
