@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from schemas.envelope import MalformedEvent
 from stack.kafka_client import KafkaAccess
 from streams.deadletter import DeadLetterPublisher, RawMessage
-from streams.durable import Database, run_durably
+from streams.durable import EXIT_UNAPPLIABLE, Database, run_durably
 from streams.faust_app import new_app
 from streams.health import WorkerState
 from streams.liveness import Liveness, install_watchdog
@@ -24,7 +24,6 @@ from streams.spec import ReplicationPair
 from streams.topic_retention import redelivery_keep_seconds
 
 log = logging.getLogger(__name__)
-EXIT_UNAPPLIABLE = 70  # the batch is not acknowledged: it is redelivered once the deployment is fixed
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from streams.liveness import Liveness
 from streams.replicator import Backoff
 
 log = logging.getLogger(__name__)
-EXIT_UNAPPLIABLE = 70
+EXIT_UNAPPLIABLE = 70  # nothing acknowledged: redelivered once the deployment is fixed
 
 
 class Database:
