@@ -1,6 +1,6 @@
 """Purge of delete markers: a replica of a pair with delete policy `delete` keeps a marker per
 deleted row (so a redelivered older change cannot bring the row back), but only while the source
-topic can still redeliver such a change: its retention plus a margin (streams/topic_retention.py,
+topic can still redeliver such a change: its retention and segment time plus a margin (streams/topic_retention.py,
 the saga inbox's rule). Older markers are deleted in small batches, each its own transaction, so
 the purge never holds many row locks or a long one. A topic that keeps messages forever keeps
 the markers forever. Soft-delete pairs keep their deleted rows' data on purpose: never purged.

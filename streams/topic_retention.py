@@ -1,6 +1,8 @@
 """How long a consumer must remember what it applied: as long as a topic can still redeliver a
-message it read, i.e. the topic's retention, plus a margin (Kafka deletes expired segments on a
-periodic check, not on the dot, and clocks differ a little). The saga inbox and the replicas'
+message it read: Kafka deletes whole segments only once they are closed and their newest message
+is older than retention.ms, so a message can outlive it by up to segment.ms (the active segment
+rolls that long after its first message); plus a margin (deletion runs on a periodic check, not
+on the dot, and clocks differ a little). The saga inbox and the replicas'
 delete markers are both kept this long; a topic that keeps messages forever keeps them forever."""
 from __future__ import annotations
 
@@ -26,11 +28,21 @@ def keep_seconds(retention_ms: Iterable[int]) -> float | None:
     return longest + REDELIVERY_MARGIN_S
 
 
+def lifetime_ms(retention: int, segment: int) -> int:
+    """The longest a message can stay in a topic: retention.ms + segment.ms; -1 for forever."""
+    return -1 if retention < 0 else retention + max(segment, 0)
+
+
 def retention_ms(kafka: KafkaAccess, topics: list[str]) -> dict[str, int]:
-    """retention.ms of each topic, as the broker has it (its own setting or the broker default)."""
+    """How long each topic can keep a message (see lifetime_ms), from retention.ms and segment.ms
+    as the broker has them (the topic's own setting or the broker default)."""
     client = AdminClient(kafka.config())
     futures = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
-    return {resource.name: int(fut.result(timeout=30)["retention.ms"].value) for resource, fut in futures.items()}
+    found = {}
+    for resource, fut in futures.items():
+        config = fut.result(timeout=30)
+        found[resource.name] = lifetime_ms(int(config["retention.ms"].value), int(config["segment.ms"].value))
+    return found
 
 
 def redelivery_keep_seconds(kafka: KafkaAccess, topics: list[str]) -> float | None:

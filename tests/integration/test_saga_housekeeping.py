@@ -81,12 +81,13 @@ def test_an_outbox_row_is_purged_only_after_debezium_published_it(stack_env, rea
 def test_inbox_rows_live_as_long_as_the_topics_retain_messages_plus_a_day(stack_env, unique):
     url = stack_env["PAYMENTS_DATABASE_URL"]
     keep = redelivery_keep_seconds(access(stack_env, ADMIN), [commands_topic("payments")])
-    assert keep == 7 * 86_400 + REDELIVERY_MARGIN_S, f"the broker keeps 7 days (log.retention.hours=168); got {keep}"
+    # the broker keeps 7 days (log.retention.hours=168) in segments that roll after 7 days (log.roll.hours=168)
+    assert keep == 14 * 86_400 + REDELIVERY_MARGIN_S, f"retention + segment time + a day; got {keep}"
     with psycopg.connect(url, autocommit=True) as conn:
-        for saga, age_days in ((f"old-{unique}", 9), (f"young-{unique}", 7.5)):
+        for saga, age_days in ((f"old-{unique}", 16), (f"young-{unique}", 14.5)):
             conn.execute("INSERT INTO saga_inbox (saga_id, step, action, outcome, handled_at) VALUES "
                          "(%s, 1, 'action', 'succeeded', now() - make_interval(secs => %s))", (saga, age_days * 86_400))
     _run(Housekeeping(slot=SLOT, inbox_keep_s=keep), url)
     left = {s for (s,) in rows(stack_env["PAYMENTS_OBSERVER_URL"], "SELECT saga_id FROM saga_inbox WHERE saga_id LIKE %s",
                                (f"%-{unique}",))}
-    assert left == {f"young-{unique}"}, "the 9-day-old row goes; the 7.5-day-old one may still be redelivered"
+    assert left == {f"young-{unique}"}, "the 16-day-old row goes; the 14.5-day-old one may still be redelivered"
