@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.registry import current
 from stack.secrets import ROLE_KINDS, secret_name
-from stack.settings import DEFAULT_PORT_BASE, REPO_ROOT, StackSettings
+from stack.settings import REPO_ROOT, StackSettings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 EXAMPLE_ENV = REPO_ROOT / "stack" / "docker" / "example.env"
@@ -122,5 +122,3 @@ def write() -> list[Path]:
     EXAMPLE_ENV.write_text(render_example_env())
     return [COMPOSE_FILE, EXAMPLE_ENV]
 
-
-assert DEFAULT_PORT_BASE  # the render uses the default port base, like a newcomer's `make up`

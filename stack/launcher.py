@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from alembic.util.exc import CommandError
 from rich.console import Console
@@ -14,7 +13,7 @@ from services.registry import current
 from stack import components, jars, kafka, postgres, roles
 from stack.envfile import connect_worker_env, render, stack_env
 from stack.processes import StackError, check_ports_free, stop
-from stack.secrets import kafka_passwords, load_or_create, read_env_file, secret_name
+from stack.secrets import kafka_passwords, load_or_create, read_env_file, secret_name, write_private
 from stack.settings import StackSettings
 
 console = Console(stderr=True, log_path=False)
@@ -48,6 +47,7 @@ def up(s: StackSettings) -> None:
         jars.resolve(s.jars_dir, log=lambda m: console.log(m))
     postgres.find_bin_dir()
     postgres.prepare_root(s)
+    env = stack_env(s, secrets)
     for svc in current().services:
         with console.status(f"PostgreSQL {svc.name} on port {s.pg_ports[svc.name]}"):
             postgres.ensure_cluster(s, svc, secrets[secret_name(svc, "superuser")])
@@ -57,13 +57,13 @@ def up(s: StackSettings) -> None:
                 started = True
             roles.bootstrap(svc, s.pg_ports[svc.name], secrets)
             try:
-                migrations.upgrade(svc, stack_env(s, secrets)[f"{svc.env_prefix}_DATABASE_URL"])
+                migrations.upgrade(svc, env[f"{svc.env_prefix}_DATABASE_URL"])
             except CommandError as exc:  # e.g. a revision of an older layout that no chain knows
                 raise StackError(f"migrating {svc.name} failed: {exc}. A stack made by an older version of the "
                                  f"project cannot be migrated: `make wipe` deletes it (all its data).") from None
         console.log(f"postgres {svc.name:<12} {'started' if started else 'running'}  127.0.0.1:{s.pg_ports[svc.name]}")
     # services of domains enabled by an earlier `up` keep their lines: their clusters still run
-    write_private(s.env_file, render({**read_env_file(s.env_file), **stack_env(s, secrets)}))
+    write_private(s.env_file, render({**read_env_file(s.env_file), **env}))
     with console.status(f"Kafka broker on {s.kafka_bootstrap}"):
         kafka.format_storage(s, secrets)
         started = kafka.start_broker(s, secrets)
@@ -101,13 +101,6 @@ def ensure_access(s: StackSettings, secrets: dict[str, str]) -> None:
     added, removed = acls.sync(admin, acls.wanted())
     if added or removed:
         console.log(f"broker ACLs: {added} added, {removed} removed")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Secrets and DSNs: readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(0o600)
 
 
 def down(s: StackSettings) -> None:
