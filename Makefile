@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create the virtualenv with the project and its test tools
 
-up: install ## start PostgreSQL per service, Kafka, Kafka Connect (idempotent)
+up: install ## start PostgreSQL per service of the enabled domains, Kafka, Kafka Connect, domain components (idempotent)
 	$(CDC) up
 
 down: install ## stop every process `up` started; keep data
@@ -43,16 +43,16 @@ deploy: install ## check, validate and deploy the connector configs; wait until 
 connectors-status: install ## connector and task states
 	$(CDC) connectors status
 
-workers: install ## start one replication worker per pair (streams/replication.json), in the background
+workers: install ## start every worker in the background: one per replication pair, the saga workers (CDC_SAGA_MODE), the connector watch
 	$(CDC) workers start
 
-workers-stop: install ## stop the replication workers
+workers-stop: install ## stop every worker
 	$(CDC) workers stop
 
-workers-status: install ## health of the replication workers
+workers-status: install ## health of every worker
 	$(CDC) workers status
 
-observe: install ## replication pairs: rows, checksums, lag; waits for convergence (exit 1 if not)
+observe: install ## replication pairs (rows, checksums, lag) and slots (WAL retained); exit 1 unless converged and within limits
 	$(CDC) observe
 
 backfill: install ## refill a replica through an incremental snapshot: make backfill PAIR=customers-to-inventory
