@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 
+from observe.replication import pg_lsn
 from services.ecommerce.orders.commands import OrderLine, place_order
 from services.ecommerce.place_order import PLACE_ORDER_SAGA
 from streams.sagas.worker import COORDINATOR, MODES
@@ -15,7 +16,8 @@ from tests.polling import poll
 
 # the place-order saga's participant services, each with a saga worker
 PARTICIPANTS = PLACE_ORDER_SAGA.participants
-__all__ = ["MODES", "PARTICIPANTS", "coordinator", "saga_workers_of", "one", "rows", "order", "finish", "records"]
+__all__ = ["MODES", "PARTICIPANTS", "coordinator", "saga_workers_of", "one", "rows", "order", "finish", "records",
+           "wait_captured"]
 
 
 def coordinator(mode: str) -> str:
@@ -84,3 +86,15 @@ def records(env, order_id: int, sku: str) -> dict:
         "shipments": rows(env["SHIPPING_OBSERVER_URL"], "SELECT status FROM shipments WHERE orders_order_id = %s",
                           (order_id,)),
     }
+
+
+def wait_captured(env, service: str, timeout: float = 60) -> None:
+    """Wait until the service's connector confirmed everything committed there so far: every
+    message its outbox holds now is on its topic."""
+    url = env[f"{service.upper()}_OBSERVER_URL"]
+    now = one(url, "SELECT pg_current_wal_lsn()::text")
+    assert now is not None
+    poll(lambda: one(url, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                     (f"cdc_{service}",)),
+         lambda r: r is not None and (pg_lsn(r[0]) or 0) >= (pg_lsn(now[0]) or 0), timeout,
+         f"the {service} connector to confirm WAL position {now[0]}")

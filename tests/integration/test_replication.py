@@ -12,6 +12,7 @@ from confluent_kafka import Producer, TopicPartition
 from observe.replication import consumer_lag
 from stack.kafka_client import ADMIN, access
 from tests.integration.kafka_reader import TopicReader, committed_offset
+from tests.integration.offsets import CommittedWatch, acknowledged_but_not_applied, committed, end_offsets
 from tests.integration.replication_helpers import (
     SPEC,
     assert_converged,
@@ -80,11 +81,25 @@ def _thread(target, *args, errors: list) -> threading.Thread:
     return threading.Thread(target=run)
 
 
-def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, unique):
+def _holding_unacknowledged_work(env, w: WorkerProcess, pair: str) -> dict:
+    """The worker has fetched changes it has not acknowledged yet: its own lag (end - next to
+    apply) and the group's committed lag are both > 0, and it has already applied some."""
+    p = SPEC.pair(pair)
+    health = w.health()
+    return {**health, "group_lag": consumer_lag(access(env, ADMIN), p.group_id, p.source_topic),
+            "events": _metric(w, "cdc_replication_events_total")}
+
+
+def test_kill_9_while_holding_unacknowledged_work_loses_nothing_and_no_row_regresses(stack_env, workers, unique):
+    """kill -9 lands while the worker holds changes it fetched but has not acknowledged: at that
+    moment every change below the group's committed offsets is in the replica (acknowledged means
+    durable), and the next worker, redelivered the rest, converges with no row going back."""
+    pair = SPEC.pair(INVENTORY)
+    kafka = access(stack_env, ADMIN)
     first = workers(INVENTORY)
-    halfway = threading.Event()
+    since = end_offsets(kafka, pair.source_topic)
     errors: list = []
-    burst = _thread(random_burst, stack_env["ORDERS_DATABASE_URL"], 1500, 2, unique, halfway, errors=errors)
+    burst = _thread(random_burst, stack_env["ORDERS_DATABASE_URL"], 1500, 2, unique, None, errors=errors)
     regressions: list[str] = []
     stop_sampling = threading.Event()
     samples = [0]
@@ -103,8 +118,13 @@ def test_kill_9_mid_burst_converges_and_no_row_regresses(stack_env, workers, uni
     sampler.start()
     burst.start()
     try:
-        assert halfway.wait(60), "the burst did not reach its half"
+        poll(lambda: _holding_unacknowledged_work(stack_env, first, INVENTORY),
+             lambda h: h.get("lag", 0) > 0 and h["group_lag"] > 0 and h["events"] > 0, 60,
+             "the worker applying the burst with fetched changes not yet acknowledged")
         first.kill9()
+        acked = committed(kafka, pair.group_id, pair.source_topic)  # nobody applies or commits now
+        lost = acknowledged_but_not_applied(kafka, stack_env, pair, since, acked)
+        assert not lost, f"acknowledged before durable ({len(lost)}): {lost[:5]}"
         workers(INVENTORY)
         burst.join(120)
         assert not burst.is_alive(), "the burst did not finish"
@@ -183,26 +203,46 @@ def test_wiped_replica_is_backfilled_with_one_command(stack_env, workers, unique
     assert_converged(stack_env, [INVENTORY])
 
 
-def _retries(worker: WorkerProcess) -> float:
-    text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
+def _metric(worker: WorkerProcess, name: str) -> float:
+    """A counter of the worker's /metrics (0 while unreachable or not yet counted)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return 0.0
     for line in text.splitlines():
-        if line.startswith("cdc_replication_retries_total{"):
+        if line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
 @pytest.mark.destructive
-def test_replica_database_down_during_burst_loses_nothing(stack_env, workers, unique):
+def test_replica_database_down_acknowledges_nothing_and_loses_nothing_through_a_rebalance_and_a_kill_9(
+        stack_env, workers, unique):
+    """While the shipping database is down the pair's committed offsets stay where the last
+    durable batch left them, read with a plain client the whole time: however long the workers
+    retry, through a rebalance (a second worker joins) and a kill -9 of the worker holding the
+    batches it could not apply. Once the database is back every change is applied, and only
+    then acknowledged."""
     from connectors.connect_api import ConnectClient
     from tests.integration.conftest import cdc
 
     shipping = "customers-to-shipping"
+    pair = SPEC.pair(shipping)
+    kafka = access(stack_env, ADMIN)
+    retries = "cdc_replication_retries_total"
     w = workers(shipping)
     random_burst(stack_env["ORDERS_DATABASE_URL"], 300, 5, f"{unique}a")
+    assert_converged(stack_env, [shipping])
+    durable = committed(kafka, pair.group_id, pair.source_topic)
+    assert durable == end_offsets(kafka, pair.source_topic), "converged: acknowledged up to the end"
+    watch = CommittedWatch(kafka, pair.group_id, pair.source_topic)
     cdc("db", "stop", "shipping")
+    watch.start()
     try:
         random_burst(stack_env["ORDERS_DATABASE_URL"], 500, 6, f"{unique}b")  # changes while the replica is down
-        poll(lambda: _retries(w), lambda n: n > 0, 60, "the worker retrying against the stopped replica database")
+        poll(lambda: end_offsets(kafka, pair.source_topic), lambda ends: ends != durable, 60,
+             "the changes made while the replica is down on the topic")
+        poll(lambda: _metric(w, retries), lambda n: n > 0, 60, "the worker retrying against the stopped replica database")
         # A second worker joins while the first is retrying: the rebalance revokes partitions
         # whose batches were never acknowledged; the new owner must get them again.
         # (Faust's view of the old owner may stay stale while it retries; idempotent apply makes a
@@ -210,9 +250,21 @@ def test_replica_database_down_during_burst_loses_nothing(stack_env, workers, un
         second = workers(shipping, wait=False)
         poll(second.health, lambda h: bool(h.get("assigned")), 60,
              "the new worker holding partitions revoked from the retrying one")
+        w.kill9()  # it holds fetched batches it could not apply: they must come back to the survivor
+        poll(second.health, lambda h: len(h.get("assigned", [])) == 3, 90,
+             "the surviving worker holding all 3 partitions after the kill")
+        poll(lambda: _metric(second, retries), lambda n: n > 0, 60, "the survivor retrying the redelivered changes")
+        watch.wait_samples(25)  # >= 5 s more: several commit intervals (1 s) with changes fetched, none durable
     finally:
-        cdc("db", "start", "shipping")
+        try:
+            highest = watch.stop()
+        finally:
+            cdc("db", "start", "shipping")
+    ahead = {p: (off, durable[p]) for p, off in highest.items() if off > durable[p]}
+    assert not ahead, f"acknowledged while the replica database was down: partition -> (committed, durable) {ahead}"
     assert_converged(stack_env, [shipping])
+    after = committed(kafka, pair.group_id, pair.source_topic)
+    assert after == end_offsets(kafka, pair.source_topic) and after != durable, (durable, after)
     client = ConnectClient(stack_env["CONNECT_URL"])
     try:  # the shipping source connector lost its database too; it must be back
         client.wait_running(["shipping-source"], timeout=120)

@@ -1,7 +1,9 @@
 """200 mixed orders through the place-order saga, orchestrated and choreographed, with the
 coordinator (orchestrator or monitor) and a participant killed (-9) and restarted mid-run: the
 business invariants hold, every saga ends, and replaying every topic the participants consume
-(commands, or their neighbours' events) from the earliest offset changes nothing."""
+(commands, or their neighbours' events) from the earliest offset changes nothing: not the
+business data, not an inbox row or a watch, not the coordinator's record, and publishes only
+the recorded answers again (orchestrated) or nothing (choreographed)."""
 from __future__ import annotations
 
 import random
@@ -14,12 +16,16 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from observe.replication import consumer_lag
+from schemas.outbox import parse_outbox
+from schemas.saga import SagaReply
 from services.ecommerce.orders.commands import OrderLine, place_order
 from stack.kafka_client import ADMIN, KafkaAccess, access
-from streams.sagas.choreography_runtime import subscriptions
+from streams.sagas.choreography_runtime import monitor_subscriptions, subscriptions
 from streams.sagas.enabled import enabled
-from streams.sagas.topics import commands_topic
-from tests.integration.saga_helpers import MODES, coordinator, saga_worker
+from streams.sagas.topics import commands_topic, events_topic, replies_topic
+from tests.integration.kafka_reader import TopicReader
+from tests.integration.offsets import end_offsets
+from tests.integration.saga_helpers import MODES, coordinator, saga_worker, wait_captured
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
@@ -99,11 +105,65 @@ def _reset_to_earliest(kafka: KafkaAccess, group: str, topic: str) -> None:
         fut.result(timeout=30)
 
 
-def _consumed(mode: str, participant: str) -> tuple[str, list[str]]:
-    """(consumer group, topics) of a participant in a mode."""
+def _consumed(mode: str, worker: str) -> tuple[str, list[str]]:
+    """(consumer group, topics) of a saga worker (a participant or the coordinator) in a mode."""
+    sagas = enabled()
     if mode == "orchestration":
-        return f"cdc-saga-{participant}", [commands_topic(participant)]
-    return f"cdc-choreography-{participant}", subscriptions(enabled(), participant)
+        if worker == "orchestrator":
+            return "cdc-saga-orchestrator", [*sagas.start_topics, *(replies_topic(p.name) for p in sagas.plugins)]
+        return f"cdc-saga-{worker}", [commands_topic(worker)]
+    if worker == "monitor":
+        return "cdc-choreography-monitor", monitor_subscriptions(sagas)
+    return f"cdc-choreography-{worker}", subscriptions(sagas, worker)
+
+
+def _quiet(env, kafka: KafkaAccess, mode: str) -> None:
+    """Until nothing moves: every service's connector has published what its outbox holds, and
+    every group (the coordinator's too) has read its topics to the end; twice in a row with
+    the same end offsets, so an answer published by the last reads is read as well."""
+    groups = dict(_consumed(mode, w) for w in (coordinator(mode), *PARTICIPANTS))
+    topics = sorted({t for ts in groups.values() for t in ts})
+    last: dict | None = None
+    for _ in range(6):
+        for svc in (*PARTICIPANTS, "orchestrator"):
+            wait_captured(env, svc, timeout=120)
+        for group, ts in groups.items():
+            poll(lambda group=group, ts=ts: [consumer_lag(kafka, group, t) for t in ts],
+                 lambda lags: not any(lags), 180, f"{group} to read all of {ts}")
+        ends = {t: end_offsets(kafka, t) for t in topics}
+        if ends == last:
+            return
+        last = ends
+    raise AssertionError("the saga topics kept growing after the replay")
+
+
+def _records(env, saga_ids: list[str]) -> dict:
+    """Each participant's inbox and watches, and the saga store's instances and timelines, of
+    these sagas: what a repeated command or event must not change."""
+    out: dict = {}
+    for name in PARTICIPANTS:
+        url = env[f"{name.upper()}_OBSERVER_URL"]
+        out[f"{name} inbox"] = _all(url, "SELECT saga_id, step, action, outcome, reason, handled_at FROM saga_inbox "
+                                    "WHERE saga_id = ANY(%s) ORDER BY 1, 2, 3", (saga_ids,))
+        out[f"{name} watches"] = _all(url, "SELECT saga_id, step, phase, attempt, deadline, state, retry_pending, "
+                                      "cancel_only, reason, updated_at FROM saga_watches WHERE saga_id = ANY(%s) "
+                                      "ORDER BY 1, 2, 3", (saga_ids,))
+    store = env["ORCHESTRATOR_OBSERVER_URL"]
+    out["saga instances"] = _all(store, "SELECT * FROM saga_instances WHERE id::text = ANY(%s) ORDER BY id", (saga_ids,))
+    out["saga events"] = _all(store, "SELECT saga_id::text, count(*) FROM saga_events WHERE saga_id::text = ANY(%s) "
+                              "GROUP BY 1 ORDER BY 1", (saga_ids,))
+    return out
+
+
+def _published(kafka: KafkaAccess, since: dict, saga_ids: set[str]) -> list:
+    """The outbox messages of these sagas published after `since` on every saga topic: commands,
+    replies, choreography events."""
+    reader = TopicReader(kafka, sorted({t for t, _ in since}), start=since)
+    try:
+        return [parse_outbox(m.key(), m.value(), list(m.headers() or [])) for m in reader.read_to_end()
+                if m.value() is not None and any(i.encode() in (m.key() or b"") for i in saga_ids)]
+    finally:
+        reader.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -143,21 +203,46 @@ def test_200_orders_with_crashes_keep_the_invariants_and_replay_changes_nothing(
         outcomes = set(before["orders"].values())
         assert outcomes == {"APPROVED", "REJECTED"}, f"the mix should both succeed and fail: {outcomes}"
 
-        # Replay everything the participants consume from the start: they must act no second time.
+        # Replay everything the participants consume from the start: they must act no second
+        # time, record nothing new, and publish nothing new but the same answers to repeated
+        # commands (orchestrated; a choreographed repeat publishes nothing); the coordinator,
+        # reading those, changes nothing.
         kafka = access(stack_env, ADMIN)
+        _quiet(stack_env, kafka, mode)
+        saga_ids = [r[0] for r in _all(stack_env["ORCHESTRATOR_OBSERVER_URL"],
+                                        "SELECT id::text FROM saga_instances WHERE payload->>'order_id' = ANY(%s)", (ids,))]
+        assert len(saga_ids) == 200
+        recorded = _records(stack_env, saga_ids)
+        outbound = [*(commands_topic(p) for p in PARTICIPANTS), *(replies_topic(p.name) for p in enabled().plugins),
+                    *(events_topic(p) for p in PARTICIPANTS)]
+        existing = AdminClient(kafka.config()).list_topics(timeout=10).topics
+        since = {(t, p): off for t in outbound if t in existing for p, off in end_offsets(kafka, t).items()}
         for name in PARTICIPANTS:
             workers[name].stop()
         for name in PARTICIPANTS:
             group, topics = _consumed(mode, name)
             for topic in topics:
                 _reset_to_earliest(kafka, group, topic)
+                assert consumer_lag(kafka, group, topic) > 0 or not any(end_offsets(kafka, topic).values()), topic
         for name in PARTICIPANTS:
             workers[name] = saga_worker(name, mode, stack_env, tmp_path)
-        for name in PARTICIPANTS:
-            group, topics = _consumed(mode, name)
-            poll(lambda group=group, topics=topics: [consumer_lag(kafka, group, t) for t in topics],
-                 lambda lags: lags == [0] * len(lags), 180, f"the {name} participant to re-read all of {topics}")
+        _quiet(stack_env, kafka, mode)
         assert _business_state(stack_env, placed, skus) == before, "a replay of the commands changed something"
+        after = _records(stack_env, saga_ids)
+        changed = [k for k in recorded if after[k] != recorded[k]]
+        assert not changed, f"a replay changed {changed}"
+        assert recorded["payments inbox"], "the inbox comparison compared nothing"
+        if mode == "choreography":
+            assert any(recorded[f"{p} watches"] for p in PARTICIPANTS), "the watch comparison compared nothing"
+        again = _published(kafka, since, set(saga_ids))
+        answers = {(r[0], r[1], r[2], r[3], r[4]) for p in PARTICIPANTS for r in recorded[f"{p} inbox"]}
+        if mode == "choreography":
+            assert again == [], f"a repeated ask published {[(m.event_type, m.payload) for m in again[:5]]}"
+        else:
+            replies = [SagaReply.model_validate(m.payload) for m in again]
+            assert again and all(m.event_type == "SagaReply" for m in again), [m.event_type for m in again[:5]]
+            new = [r for r in replies if (r.saga_id, r.step, r.action, r.outcome, r.reason) not in answers]
+            assert not new, f"replies that are not the recorded answers: {new[:5]}"
     finally:
         for w in workers.values():
             w.stop()

@@ -18,6 +18,7 @@ from stack.kafka_client import ADMIN, access
 from stack.secrets import new_password
 from streams import spec as spec_mod
 from streams.app import EXIT_UNAPPLIABLE
+from tests.integration.offsets import CommittedWatch, committed
 from tests.integration.workers import REPO, free_port
 from tests.polling import poll
 
@@ -34,8 +35,12 @@ def _event(key: int, lsn: int, system_id: str) -> dict[str, bytes]:
 
 
 def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env, tmp_path, unique):
+    """The refused change is never acknowledged: the group's committed offset, read with a plain
+    client while the worker refuses it and after it exited, stays on it; a second worker is
+    handed the same change again and refuses it again."""
     name, table, topic = f"identity-{unique}", f"t{unique}", f"test.identity.{unique}"
-    admin = AdminClient(access(stack_env, ADMIN).config())
+    kafka = access(stack_env, ADMIN)
+    admin = AdminClient(kafka.config())
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table}_replica (LIKE customers_replica INCLUDING ALL)")
@@ -44,31 +49,57 @@ def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env,
         "name": name, "topic": topic, "source": {"service": "orders", "table": "customers"},
         "target": {"service": "inventory", "table": table}, "key": {"id": "orders_customer_id"},
         "columns": {"name": "name"}}]}))
-    producer = Producer(access(stack_env, ADMIN).config())
+    pair = spec_mod.load(spec).pairs[0]
+    producer = Producer(kafka.config())
     producer.produce(topic, **_event(1, 5_000_000, "1111"))
     producer.flush(10)
     # a test-only pair is not in the enabled spec: the admin gives it a principal and its ACLs
-    creds = acls.provision_pair(access(stack_env, ADMIN), spec_mod.load(spec).pairs[0], new_password())
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec),
-                                   "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env, **creds},
-                                  stdout=log, stderr=subprocess.STDOUT)
+    creds = acls.provision_pair(kafka, pair, new_password())
+    workers: list[subprocess.Popen] = []
+
+    def start_worker(log_name: str) -> subprocess.Popen:
+        with open(tmp_path / log_name, "wb") as log:
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec),
+                 "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env, **creds},
+                stdout=log, stderr=subprocess.STDOUT))
+        return workers[-1]
+
+    def refused(worker: subprocess.Popen, log_name: str) -> None:
+        code = worker.wait(timeout=60)
+        log = (tmp_path / log_name).read_text()
+        assert code == EXIT_UNAPPLIABLE, log[-2000:]
+        assert "source was rebuilt" in log, log[-2000:]
+
     try:
+        worker = start_worker("worker.log")
+
         def replica() -> dict:
             with psycopg.connect(stack_env["INVENTORY_OBSERVER_URL"]) as conn:
                 return dict(conn.execute(f"SELECT orders_customer_id, cdc_position FROM {table}_replica").fetchall())
 
         poll(replica, lambda rows: rows == {1: 5_000_000}, 60, "the first change applied")
-        # The "rebuilt" cluster: another identifier, a low position.
-        producer.produce(topic, **_event(2, 100, "2222"))
-        producer.flush(10)
-        code = worker.wait(timeout=60)
-        assert code == EXIT_UNAPPLIABLE, (tmp_path / "worker.log").read_text()[-2000:]
-        assert "source was rebuilt" in (tmp_path / "worker.log").read_text()
+        poll(lambda: committed(kafka, pair.group_id, topic), lambda c: c == {0: 1}, 30,
+             "the first change, durable, acknowledged (committed offset 1)")
+        watch = CommittedWatch(kafka, pair.group_id, topic).start()
+        try:
+            # The "rebuilt" cluster: another identifier, a low position. It lands at offset 1.
+            producer.produce(topic, **_event(2, 100, "2222"))
+            producer.flush(10)
+            refused(worker, "worker.log")
+            watch.wait_samples(10)  # and a while after the exit: a commit on the way out would show
+        finally:
+            highest = watch.stop()
+        assert highest == {0: 1}, f"the refused change at offset 1 was acknowledged: {highest}"
         assert replica() == {1: 5_000_000}, "nothing of the rebuilt source may be applied"
+        # Unacknowledged means delivered again: the next worker gets the same change and stops too.
+        refused(start_worker("worker-2.log"), "worker-2.log")
+        assert committed(kafka, pair.group_id, topic) == {0: 1}
+        assert replica() == {1: 5_000_000}
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
         admin.delete_topics([topic, f"dlq.replication.{name}"])
         with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}_replica")

@@ -1,5 +1,6 @@
-"""A saga worker that stops making progress restarts itself in place, and the command it was
-stuck on is handled once after the restart (offsets are committed only after the effect)."""
+"""A saga worker that stops making progress restarts itself in place, the command it was stuck
+on stays unacknowledged through the restart, and it is handled once after it (offsets are
+committed only after the effect)."""
 from __future__ import annotations
 
 import time
@@ -7,24 +8,32 @@ import uuid
 
 import psycopg
 import pytest
+from confluent_kafka import TopicPartition
 
 from schemas.saga import SagaCommand
 from services import outbox
-from streams.sagas.topics import commands_aggregate
+from stack.kafka_client import ADMIN, access
+from streams.sagas.topics import commands_aggregate, commands_topic, replies_topic
+from tests.integration.kafka_reader import TopicReader, committed_offset
+from tests.integration.offsets import CommittedWatch
 from tests.integration.saga_helpers import rows as _all
+from tests.integration.saga_helpers import wait_captured
 from tests.integration.workers import WorkerProcess
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 RESTARTED = "Restarting the worker in place"
+GROUP = "cdc-saga-payments"
 
 
-def test_a_stuck_participant_restarts_in_place_and_handles_the_command_once(stack_env, tmp_path, unique):
+def test_a_stuck_participant_restarts_in_place_unacknowledged_and_handles_the_command_once(stack_env, tmp_path, unique):
+    kafka = access(stack_env, ADMIN)
+    commands = TopicReader(kafka, [commands_topic("payments")])
+    replies = TopicReader(kafka, [replies_topic("place-order")])
     worker = WorkerProcess("payments", stack_env, tmp_path, saga=True, extra_env={"CDC_WORKER_STALL_RESTART": "4"})
     blocker = psycopg.connect(stack_env["PAYMENTS_DATABASE_URL"])
     try:
         worker.wait_healthy()
-        pid = worker.proc.pid
         # The handler will wait on this lock: no error, no retry, no progress (a stuck worker).
         blocker.execute("LOCK TABLE payments IN ACCESS EXCLUSIVE MODE")
         saga_id = str(uuid.uuid4())
@@ -35,14 +44,32 @@ def test_a_stuck_participant_restarts_in_place_and_handles_the_command_once(stac
         with psycopg.connect(stack_env["ORCHESTRATOR_DATABASE_URL"]) as conn:
             outbox.write(conn, commands_aggregate("payments"), saga_id, cmd.name, cmd.model_dump())
             conn.commit()
-        poll(lambda: worker.log.read_text(errors="replace"), lambda text: RESTARTED in text, 90,
-             f"the payments worker to log {RESTARTED!r}")
-        assert worker.proc.poll() is None and worker.proc.pid == pid, "restarted in place: same process, still running"
+        (sent,) = commands.wait_for(lambda m: saga_id.encode() in (m.key() or b""), 1, 60, "the command on its topic")
+        where = TopicPartition(sent.topic(), sent.partition())
+        watch = CommittedWatch(kafka, GROUP, where.topic).start()
+        try:
+            poll(lambda: worker.log.read_text(errors="replace"), lambda text: RESTARTED in text, 90,
+                 f"the payments worker to log {RESTARTED!r}")
+            # in place: the process we started is still the one running (execv keeps it), it did not exit
+            assert worker.proc.poll() is None, f"the worker exited {worker.proc.returncode} instead:\n{worker.tail()}"
+            watch.wait_samples(10)
+        finally:
+            stuck_at = watch.stop().get(where.partition, -1)
+        assert stuck_at <= sent.offset(), \
+            f"the stuck command at {sent.offset()} was acknowledged ({stuck_at}) before its effect"
         blocker.rollback()  # unstuck
         charged = poll(lambda: _all(stack_env["PAYMENTS_OBSERVER_URL"],
                                     "SELECT status, amount::text FROM payments WHERE saga_id = %s", (saga_id,)),
                        lambda rows: bool(rows), 90, "the command handled after the restart")
-        worker.wait_healthy()
+        poll(lambda: committed_offset(kafka, GROUP, where), lambda off: off > sent.offset(), 60,
+             f"the command at {sent.offset()} acknowledged once its effect committed")
+        # Handled once: a participant answers every command it handles, a repeat included (with
+        # the outcome recorded the first time), so a second handling would show as a second reply.
+        # (The payment itself cannot show it: payments.saga_id is UNIQUE whatever the code does.)
+        wait_captured(stack_env, "payments")
+        answered = [m for m in replies.read_to_end() if saga_id.encode() in (m.key() or b"")]
+        assert len(answered) == 1, f"expected one reply to the command, got {[m.value() for m in answered]}"
+        assert b'"succeeded"' in answered[0].value(), answered[0].value()
         inbox = _all(stack_env["PAYMENTS_OBSERVER_URL"],
                      "SELECT action, outcome FROM saga_inbox WHERE saga_id = %s", (saga_id,))
         assert charged == [("CHARGED", "12.50")], f"charged exactly once, got {charged}"
@@ -50,3 +77,5 @@ def test_a_stuck_participant_restarts_in_place_and_handles_the_command_once(stac
     finally:
         blocker.close()
         worker.stop()
+        commands.close()
+        replies.close()
