@@ -1,141 +1,162 @@
-"""The choreographed place-order saga, without any broker: events delivered in order, each
-participant acting on what it is asked with the same rules as the real inbox (act once per
-key, a compensation before its action leaves a marker, a deadline is enforced), watches kept
-by whoever asked. Compared with what the orchestrated machine does for the same data."""
+"""The choreographed place-order saga, without any broker: the real participant runtime
+(streams/sagas/choreography_runtime.py over participant.py: inbox, compensation marker,
+deadline, watches, resends, give-ups) runs for each participant against its own in-memory
+store (tests/unit/memory_store.py); what a participant commits to its outbox is delivered, in
+order, to whoever subscribes to its topic, as Debezium and Kafka would. Handlers are the test's:
+they record their effect in the participant's transaction and refuse where told. Compared with
+what the orchestrated machine does for the same data."""
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
-from schemas.saga import SagaEvent
-from services.ecommerce.place_order import PLACE_ORDER
+from schemas.outbox import OutboxMessage
+from schemas.saga import SagaCommand, SagaEvent
+from services.ecommerce.place_order import PLACE_ORDER, PLACE_ORDER_SAGA
 from streams.sagas import choreography
 from streams.sagas.choreography import ANSWERED, FAILED, WAITING, Watch
+from streams.sagas.choreography_runtime import Participant, subscriptions, to_event
+from streams.sagas.enabled import Sagas
 from streams.sagas.testing import SagaScenario
+from streams.sagas.topics import ROUTED_PREFIX
+from tests.unit.memory_store import MemoryStore
 
 STEPS = [s.name for s in PLACE_ORDER.steps]
 SAGA = "saga-1"
+SAGAS = Sagas((PLACE_ORDER_SAGA,))
+PARTICIPANTS = PLACE_ORDER_SAGA.participants
+ORDER = {"order_id": 1, "customer_id": 2, "total": "20.00", "country": "ES", "credit_limit": "100.00",
+         "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "10.00"}]}
 
 
 @dataclass
 class World:
-    """Participants, their inboxes and watches, the event log and the clock."""
+    """Each participant's runtime and store, the topics between them, and the clock."""
     refuse: dict[tuple[str, str], str] = field(default_factory=dict)   # (step, action) -> reason
-    down: set[str] = field(default_factory=set)                         # participants not reading
+    down: set[str] = field(default_factory=set)      # participants not reading their topics
+    muted: set[str] = field(default_factory=set)     # participants whose outbox is not published yet
     now: float = 1_000.0
-    queue: deque = field(default_factory=deque)
-    held: list = field(default_factory=list)                            # events waiting for a down participant
-    inbox: dict[tuple[int, str], str] = field(default_factory=dict)     # (step, action) -> outcome
-    watches: dict[tuple[str, int, str], Watch] = field(default_factory=dict)
-    effects: list[tuple[str, str]] = field(default_factory=list)        # (step, action) that changed data
-    status: str | None = None
-    events: list[SagaEvent] = field(default_factory=list)
-    repeats: int = 0                                                    # asks answered before
 
-    def publish(self, emitter: str, e: SagaEvent) -> None:
+    def __post_init__(self) -> None:
+        self.stores = {p: MemoryStore(p) for p in PARTICIPANTS}
+        self.runtimes = {p: Participant(SAGAS, p) for p in PARTICIPANTS}
+        for p, runtime in self.runtimes.items():
+            runtime.handlers = {name: self._handler for step in PLACE_ORDER.steps if step.participant == p
+                                for name in (step.command, step.compensation) if name}
+        self.queue: deque[tuple[str, OutboxMessage, float]] = deque()
+        self.held: dict[str, deque] = {p: deque() for p in PARTICIPANTS}
+        self.published = dict.fromkeys(PARTICIPANTS, 0)
+        self.events: list[SagaEvent] = []          # every saga event published, in order
+        self.status: str | None = None             # the monitor's view
+        self.seq = 0
+
+    async def _handler(self, conn: MemoryStore, cmd: SagaCommand) -> str | None:
+        """Acts (a row in the participant's own table), then refuses where told: the runtime's
+        savepoint must take the effect back."""
+        self.seq += 1
+        conn.add_effect(self.seq, (cmd.step_name, cmd.action))
+        return self.refuse.get((cmd.step_name, cmd.action))
+
+    @property
+    def effects(self) -> list[tuple[str, str]]:
+        rows = [r for store in self.stores.values() for r in store.rows("effects")]
+        return [r["what"] for r in sorted(rows, key=lambda r: r["seq"])]
+
+    def watches(self) -> list[dict]:
+        return [w for store in self.stores.values() for w in store.rows("saga_watches")]
+
+    def _call(self, me: str, coro_of) -> None:
+        store = self.stores[me]
+        store.clock = datetime.fromtimestamp(self.now, tz=UTC)
+        asyncio.run(coro_of(store))
+        self._publish(me)
+
+    def _publish(self, me: str) -> None:
+        """Debezium: the participant's committed outbox rows onto their topics, in order."""
+        if me in self.muted:
+            return
+        rows = self.stores[me].rows("outbox")
+        for row in rows[self.published[me]:]:
+            msg = OutboxMessage(event_id=str(row["id"]), event_type=row["type"], aggregate_id=row["aggregateid"],
+                                payload=row["payload"])
+            self.queue.append((ROUTED_PREFIX + row["aggregatetype"], msg, self.now))
+            self._monitor(SagaEvent.model_validate(row["payload"]))
+        self.published[me] = len(rows)
+
+    def _monitor(self, e: SagaEvent) -> None:
         self.events.append(e)
         self.status, _ = choreography.status_after(PLACE_ORDER, self.status, e)
-        self.queue.append((emitter, e))
 
-    def start(self) -> World:
-        e = choreography.outcome_event(PLACE_ORDER, SAGA, 0, "action", "succeeded", None, 1, {}, self.now)
-        w = choreography.watch_for(PLACE_ORDER, e)
-        assert w is not None
-        self.watches[("orders", w.step, w.phase)] = w
-        self.publish("orders", e)
-        return self.run()
+    def _deliver(self, me: str, topic: str, msg: OutboxMessage, at: float) -> None:
+        e = to_event(SAGAS, topic, msg, at)
+        if e is not None:
+            self._call(me, lambda store: self.runtimes[me].on_event(store, e, self.now))
 
     def run(self) -> World:
         while self.queue:
-            emitter, e = self.queue.popleft()
-            for me in dict.fromkeys(s.participant for s in PLACE_ORDER.steps):
-                if me == emitter:
+            topic, msg, at = self.queue.popleft()
+            for me in PARTICIPANTS:
+                if topic not in subscriptions(SAGAS, me):
                     continue
                 if me in self.down:
-                    self.held.append((me, e))
+                    self.held[me].append((topic, msg, at))
                 else:
-                    self.deliver(me, e)
+                    self._deliver(me, topic, msg, at)
         return self
 
+    def start(self) -> World:
+        """The orders service commits the order and its OrderPlaced (step 0 done)."""
+        msg = OutboxMessage(event_id=str(uuid.uuid4()), event_type="OrderPlaced", aggregate_id="1", payload=ORDER)
+        start = to_event(SAGAS, PLACE_ORDER_SAGA.start.topic, msg, self.now)
+        assert start is not None
+        self._monitor(start)
+        self.queue.append((PLACE_ORDER_SAGA.start.topic, msg, self.now))
+        return self.run()
+
     def revive(self, participant: str) -> World:
+        """It reads what it missed, in order."""
         self.down.discard(participant)
-        waiting, self.held = [h for h in self.held if h[0] == participant], [h for h in self.held if h[0] != participant]
-        for me, e in waiting:
-            self.deliver(me, e)
+        while self.held[participant]:
+            self._deliver(participant, *self.held[participant].popleft())
             self.run()
         return self
 
-    def deliver(self, me: str, e: SagaEvent) -> None:
-        for key, w in list(self.watches.items()):
-            if key[0] == me:
-                new, out = choreography.on_answer(PLACE_ORDER, w, e, self.now)
-                self._keep(me, new, out)
-        ask = choreography.ask_of(PLACE_ORDER, e)
-        if ask is None or choreography.participant_of(PLACE_ORDER, ask.step) != me:
-            return
-        step = PLACE_ORDER.steps[ask.step]
-        if ask.cancel_only and self.inbox.get((ask.step, "action")) == "succeeded":
-            return  # it acted: its success, already published, stands
-        done = self.inbox.get((ask.step, ask.phase))
-        if done is not None and not (ask.phase == "compensation" and done == "failed"):
-            self.repeats += 1
-            return  # a repeat publishes nothing: the first answer is on its way
-
-        action = self.inbox.get((ask.step, "action"))
-        if ask.phase == "action":
-            if (ask.step, "compensation") in self.inbox:
-                reason: str | None = "compensated before it arrived"
-            elif self.now > ask.deadline:
-                return  # dropped unrecorded: the asker's watch resends or gives up
-            else:
-                reason = self.refuse.get((step.name, "action"))
-        elif step.command is not None and action is None:
-            self.inbox[(ask.step, "action")] = "failed"  # the marker: a late action is a no-op
-            reason = None
-        elif step.command is not None and action == "failed":
-            reason = None  # the action had no effect: nothing to undo
-        else:
-            reason = self.refuse.get((step.name, "compensation"))
-        if reason is None and (ask.phase == "action" or action == "succeeded" or step.command is None):
-            self.effects.append((step.name, ask.phase))
-        self.inbox[(ask.step, ask.phase)] = "failed" if reason else "succeeded"
-        self._outcome(me, ask.step, ask.phase, reason, ask.attempt)
-
-    def _outcome(self, me: str, step: int, action: str, reason: str | None, attempt: int) -> None:
-        e = choreography.outcome_event(PLACE_ORDER, SAGA, step, action, "failed" if reason else "succeeded",  # type: ignore[arg-type]
-                                       reason, attempt, {}, self.now)
-        w = choreography.watch_for(PLACE_ORDER, e)
-        if w is not None:
-            self.watches.setdefault((me, w.step, w.phase), w)
-        self.publish(me, e)
-
-    def _keep(self, me: str, watches: list[Watch], events: list[SagaEvent]) -> None:
-        for w in watches:
-            self.watches[(me, w.step, w.phase)] = w
-        for e in events:
-            self.publish(me, e)
+    def unmute(self, participant: str) -> World:
+        self.muted.discard(participant)
+        self._publish(participant)
+        return self.run()
 
     def time_passes(self, seconds: float) -> World:
+        """Every running participant's timer scans its due watches."""
         self.now += seconds
-        for key, w in list(self.watches.items()):
-            new, out = choreography.on_due(PLACE_ORDER, w, self.now)
-            self._keep(key[0], new, out)
+        for me in PARTICIPANTS:
+            if me not in self.down:
+                self._call(me, lambda store, me=me: self.runtimes[me].scan_watches(store, self.now))
         return self.run()
+
+    def of(self, kind: str, step: int, action: str | None = None) -> list[SagaEvent]:
+        return [e for e in self.events if e.kind == kind and e.step == step and action in (None, e.action)]
 
 
 def test_success_path_acts_once_per_step_in_order_and_answers_every_watch():
     w = World().start()
     assert w.status == "COMPLETED"
     assert w.effects == [(s, "action") for s in STEPS[1:]]
-    assert {x.state for x in w.watches.values()} == {ANSWERED}
+    assert w.watches() and {x["state"] for x in w.watches()} == {ANSWERED}
+    inbox = {(r["step"], r["action"], r["outcome"]) for s in w.stores.values() for r in s.rows("saga_inbox")}
+    assert inbox == {(i, "action", "succeeded") for i in range(1, len(STEPS))}
 
 
 @pytest.mark.parametrize("k", range(1, len(STEPS) - 1))
 def test_failure_at_step_k_compensates_the_same_steps_in_the_same_order_as_the_orchestrator(k):
     w = World(refuse={(STEPS[k], "action"): "declined"}).start()
     assert w.status == "COMPENSATED"
+    assert (STEPS[k], "action") not in w.effects, "a refusing handler's effect is rolled back with its savepoint"
     compensated = [s for s, a in w.effects if a == "compensation"]
     assert compensated == STEPS[:k][::-1]
 
@@ -147,33 +168,38 @@ def test_failure_at_step_k_compensates_the_same_steps_in_the_same_order_as_the_o
 
 
 def test_a_participant_down_is_resent_then_given_up_and_when_back_its_late_action_does_nothing():
+    reserve = PLACE_ORDER.steps[2]
     w = World(down={"inventory"}).start()
-    for _ in range(3):  # attempts of 10 s, 20 s, 40 s: two resends, then the give-up
+    for _ in range(reserve.retries + 1):  # attempts of 10 s, 20 s, 40 s: the resends, then the give-up
         w.time_passes(45)
-    resends = [e for e in w.events if e.kind == "resend" and e.step == 2]
-    assert len(resends) == 2 and any(e.kind == "abandon" and e.step == 2 for e in w.events), w.events
+    resends = w.of("resend", 2)
+    assert len(resends) == reserve.retries and w.of("abandon", 2), w.events
     assert w.status == "COMPENSATING" and ("reserve_stock", "action") not in w.effects
     w.revive("inventory")
     assert w.status == "COMPENSATED"
     assert ("reserve_stock", "action") not in w.effects, "the old ReserveStock, read after the give-up, did nothing"
     assert [s for s, a in w.effects if a == "compensation"] == ["charge_payment", "create_order"]
+    marker = [(r["action"], r["outcome"]) for r in w.stores["inventory"].rows("saga_inbox")]
+    assert sorted(marker) == [("action", "failed"), ("compensation", "succeeded")], "the give-up left its marker"
 
 
 def test_a_give_up_loses_to_a_step_that_did_act_and_the_saga_goes_on():
     """The asked step acted just before its deadline, but its answer was slow: the asker gave
     up. The step alone decides, under its lock: it acted, so its success stands."""
-    w = World(down={"inventory"}).start()
-    held, w.held = w.held, []
-    for me, e in held:      # inventory reads ReserveStock in time and acts...
-        w.deliver(me, e)
-    answer = w.queue.pop()  # ...but its answer is slow, and it reads nothing more for a while
+    w = World(down={"inventory"}, muted={"inventory"}).start()
+    w.revive("inventory")          # inventory reads ReserveStock in time and acts...
+    w.down.add("inventory")        # ...but its answer is slow, and it reads nothing more for a while
+    assert w.effects[-1] == ("reserve_stock", "action") and not w.of("outcome", 2)
     for _ in range(3):
-        w.time_passes(45)   # meanwhile payments resends, then gives up on it
-    assert any(e.kind == "abandon" for e in w.events)
-    w.queue.appendleft(answer)
-    w.run()
-    w.revive("inventory")   # reads the resends and the give-up: it did act, so its success stands
-    assert w.repeats >= 2, "the resends were repeats: answered once, by the first event"
+        w.time_passes(45)          # meanwhile payments resends, then gives up on it
+    assert w.of("abandon", 2)
+    w.unmute("inventory")          # its answer arrives
+    w.revive("inventory")          # it reads the resends and the give-up: it did act, so its success stands
+    assert not w.of("outcome", 3), "its success asked IssueInvoice with a deadline long past: dropped unrecorded"
+    w.time_passes(15)              # inventory's watch on invoicing resends it, with a new deadline
+    assert len(w.of("resend", 3)) == 1
+    assert len(w.of("resend", 2)) >= 2 and len(w.of("outcome", 2, "action")) == 1, \
+        "the resends were repeats: answered once, by the first event"
     assert w.status == "COMPLETED"
     assert [a for _, a in w.effects].count("compensation") == 0
     assert w.effects == [(s, "action") for s in STEPS[1:]]
@@ -184,11 +210,12 @@ def test_a_compensation_that_keeps_failing_is_resent_after_back_offs_then_quaran
                       ("charge_payment", "compensation"): "needs a person"}).start()
     for _ in range(8):
         w.time_passes(60)
-    refunds = [e for e in w.events if e.step == 1 and e.action == "compensation" and e.kind == "outcome"]
+    refunds = w.of("outcome", 1, "compensation")
     assert len(refunds) == PLACE_ORDER.compensation_retries + 1, refunds
     assert w.status == "FAILED"
-    assert any(x.state == FAILED for x in w.watches.values())
+    assert any(x["state"] == FAILED for x in w.watches())
     assert ("create_order", "compensation") not in w.effects, "the order waits for a person"
+    assert ("charge_payment", "compensation") not in w.effects, "every refused refund was rolled back"
 
 
 def test_timeline_rows_speak_the_orchestrator_vocabulary():
