@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -22,19 +21,12 @@ from services import migrations
 from services.registry import DEBEZIUM_ROLE, current
 from stack.postgres import SUPERUSER, _as_pg_user, _chown, cluster_conf, find_bin_dir, stop_dir
 from stack.roles import dsn
-from stack.settings import HOST
+from tests.ports import PORT_TAKEN, free_port
 
 # Only for a cluster thrown away at the end: durability is not under test, speed is. A short
 # deadlock_timeout lets the deadlock test see PostgreSQL break the cycle quickly.
 TEST_ONLY_CONF = "\n".join(["fsync = off", "synchronous_commit = off", "full_page_writes = off",
                             "deadlock_timeout = '100ms'", ""])
-
-
-def free_port() -> int:
-    """A port nobody listens on now: the kernel's pick for a bind on the loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _pg(cmd: list[str], what: str) -> None:
@@ -86,13 +78,19 @@ def cluster() -> Iterator[Cluster]:
     try:
         _pg([str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile),
              "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions", "--no-sync"], "initdb")
-        port = free_port()
-        (data / "cdc.conf").write_text(cluster_conf(port) + TEST_ONLY_CONF)
-        _chown(data / "cdc.conf")
         with (data / "postgresql.conf").open("a") as conf:
             conf.write("include_if_exists = 'cdc.conf'\n")
-        _pg([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start"],
-            f"starting PostgreSQL (log: {log})")
+        for attempt in range(3):  # the port is free when picked, not necessarily when PostgreSQL binds it
+            port = free_port()
+            (data / "cdc.conf").write_text(cluster_conf(port) + TEST_ONLY_CONF)
+            _chown(data / "cdc.conf")
+            try:
+                _pg([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start"],
+                    f"starting PostgreSQL (log: {log})")
+                break
+            except RuntimeError:
+                if attempt == 2 or PORT_TAKEN not in log.read_text(errors="replace").lower():
+                    raise
         started = True
         c = Cluster(port, password)
         with psycopg.connect(c.dsn("postgres"), autocommit=True) as conn:

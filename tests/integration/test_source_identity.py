@@ -3,9 +3,6 @@ its positions restart low and would all look older than what the replica holds."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import orjson
 import psycopg
@@ -19,7 +16,7 @@ from stack.secrets import new_password
 from streams import spec as spec_mod
 from streams.app import EXIT_UNAPPLIABLE
 from tests.integration.offsets import CommittedWatch, committed
-from tests.integration.workers import REPO, free_port
+from tests.integration.workers import REPO, WorkerProcess
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
@@ -55,24 +52,21 @@ def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env,
     producer.flush(10)
     # a test-only pair is not in the enabled spec: the admin gives it a principal and its ACLs
     creds = acls.provision_pair(kafka, pair, new_password())
-    workers: list[subprocess.Popen] = []
+    workers: list[WorkerProcess] = []
 
-    def start_worker(log_name: str) -> subprocess.Popen:
-        with open(tmp_path / log_name, "wb") as log:
-            workers.append(subprocess.Popen(
-                [sys.executable, "-m", "cli", "worker", "--pair", name, "--spec", str(spec),
-                 "--web-port", str(free_port())], cwd=REPO, env={**os.environ, **stack_env, **creds},
-                stdout=log, stderr=subprocess.STDOUT))
+    def start_worker() -> WorkerProcess:
+        workers.append(WorkerProcess(name, stack_env, tmp_path, extra_env=creds,
+                                     args=["--spec", str(spec)]))
         return workers[-1]
 
-    def refused(worker: subprocess.Popen, log_name: str) -> None:
-        code = worker.wait(timeout=60)
-        log = (tmp_path / log_name).read_text()
+    def refused(worker: WorkerProcess) -> None:
+        code = worker.wait_exit(timeout=60)
+        log = worker.log.read_text(errors="replace")
         assert code == EXIT_UNAPPLIABLE, log[-2000:]
         assert "source was rebuilt" in log, log[-2000:]
 
     try:
-        worker = start_worker("worker.log")
+        worker = start_worker()
 
         def replica() -> dict:
             with psycopg.connect(stack_env["INVENTORY_OBSERVER_URL"]) as conn:
@@ -86,20 +80,19 @@ def test_changes_from_a_rebuilt_source_stop_the_worker_unacknowledged(stack_env,
             # The "rebuilt" cluster: another identifier, a low position. It lands at offset 1.
             producer.produce(topic, **_event(2, 100, "2222"))
             producer.flush(10)
-            refused(worker, "worker.log")
+            refused(worker)
             watch.wait_samples(10)  # and a while after the exit: a commit on the way out would show
         finally:
             highest = watch.stop()
         assert highest == {0: 1}, f"the refused change at offset 1 was acknowledged: {highest}"
         assert replica() == {1: 5_000_000}, "nothing of the rebuilt source may be applied"
         # Unacknowledged means delivered again: the next worker gets the same change and stops too.
-        refused(start_worker("worker-2.log"), "worker-2.log")
+        refused(start_worker())
         assert committed(kafka, pair.group_id, topic) == {0: 1}
         assert replica() == {1: 5_000_000}
     finally:
         for w in workers:
-            if w.poll() is None:
-                w.kill()
+            w.stop()
         admin.delete_topics([topic, f"dlq.replication.{name}"])
         with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}_replica")

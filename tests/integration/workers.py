@@ -3,24 +3,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
 from tests.polling import poll
+from tests.ports import PORT_TAKEN, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # A saga worker stuck for 15 s restarts itself (streams/liveness.py), well inside a saga's step timeouts.
 SAGA_TEST_ENV = {"CDC_WORKER_STALL_RESTART": "15"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class WorkerProcess:
@@ -31,18 +26,30 @@ class WorkerProcess:
     def __init__(self, pair: str, env: dict[str, str], log_dir: Path, session_timeout: float = 6.0,
                  saga: bool = False, extra_env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.pair = pair
-        self.port = free_port()
-        self.log = log_dir / f"worker-{pair}-{self.port}.log"
-        verb = [*(["saga-worker", pair] if saga else ["worker", "--pair", pair]), *(args or [])]
-        with open(self.log, "wb") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", *verb, "--web-port", str(self.port), "--session-timeout", str(session_timeout)],
-                cwd=REPO, env={**os.environ, **env, **(SAGA_TEST_ENV if saga else {}), **(extra_env or {})},
-                stdout=fh, stderr=subprocess.STDOUT,
-                start_new_session=True)
+        self.log_dir = log_dir
+        self.verb = [*(["saga-worker", pair] if saga else ["worker", "--pair", pair]), *(args or []),
+                     "--session-timeout", str(session_timeout)]
+        self.env = {**os.environ, **env, **(SAGA_TEST_ENV if saga else {}), **(extra_env or {})}
+        self.launches = 0
+        self._launch()
         WorkerProcess.live.append(self)
 
+    def _launch(self) -> None:
+        self.launches += 1
+        self.port = free_port()
+        self.log = self.log_dir / f"worker-{self.pair}-{self.port}.log"
+        with open(self.log, "wb") as fh:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli", *self.verb, "--web-port", str(self.port)],
+                                         cwd=REPO, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def _relaunch_if_port_taken(self) -> None:
+        """Another process bound the port between free_port() and the worker: start it again."""
+        if self.proc.poll() is not None and self.launches < 3 and PORT_TAKEN in self.log.read_text(errors="replace"):
+            self._launch()
+
     def health(self) -> dict:
+        self._relaunch_if_port_taken()
         try:
             resp = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
             return {"status": resp.status_code, **resp.json()}
@@ -51,10 +58,20 @@ class WorkerProcess:
 
     def wait_healthy(self, timeout: float = 60) -> dict:
         def fetch() -> dict:
+            self._relaunch_if_port_taken()
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker {self.pair} exited {self.proc.returncode}:\n{self.tail()}")
             return self.health()
         return poll(fetch, lambda h: h.get("status") == 200, timeout, f"worker {self.pair} healthy with partitions")
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        """The worker's exit code (a start that found its port taken is retried first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            self._relaunch_if_port_taken()
+            if self.proc.poll() is not None:
+                return code
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
