@@ -106,3 +106,47 @@ def test_an_expired_action_is_dropped_unrecorded_and_its_resend_with_a_new_deadl
     (renewed,) = handle(dsn, charge(saga, attempt=2, deadline=time.time() + 60))
     assert renewed is not None and renewed.outcome == "succeeded"
     assert recorded(dsn, saga)["payments"] == [("CHARGED",)]
+
+
+def test_a_compensation_arriving_while_its_action_runs_waits_for_it_and_then_undoes_it(fresh_db):
+    # rule: a step's command and its compensation never interleave (the step's lock): a
+    # compensation read while the action is still in its transaction must not decide "never
+    # acted" (leave the marker) and let the action commit after it: the charge would stand
+    dsn = fresh_db("payments")
+    saga = str(uuid.uuid4())
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_charge(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> str | None:
+        reason = await HANDLERS["ChargePayment"](conn, cmd)
+        inside.set()
+        await release.wait()  # the action's transaction stays open here
+        return reason
+
+    handlers = {**HANDLERS, "ChargePayment": slow_charge}
+
+    async def run() -> tuple[SagaReply | None, SagaReply | None]:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as a, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as b, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
+            action = asyncio.create_task(participant.handle(a, handlers, charge(saga)))
+            await asyncio.wait_for(inside.wait(), 10)
+            compensation = asyncio.create_task(participant.handle(b, handlers, refund(saga)))
+            deadline = time.monotonic() + 10
+            while not compensation.done():  # until it waits on a lock (or, wrongly, went ahead)
+                cur = await watcher.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                            (b.info.backend_pid,))
+                row = await cur.fetchone()
+                if row is not None and row[0] == "Lock":
+                    break
+                assert time.monotonic() < deadline, "the compensation neither waited nor finished"
+                await asyncio.sleep(0.02)
+            release.set()
+            return await action, await compensation
+
+    acted, undone = asyncio.run(run())
+    assert acted is not None and acted.outcome == "succeeded"
+    assert undone is not None and undone.outcome == "succeeded"
+    assert recorded(dsn, saga) == {"payments": [("REFUNDED",)],
+                                   "inbox": [("action", "succeeded", None), ("compensation", "succeeded", None)],
+                                   "replies": [("action", "succeeded"), ("compensation", "succeeded")]}

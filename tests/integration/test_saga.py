@@ -14,9 +14,14 @@ from stack.kafka_client import ADMIN, access
 from streams.sagas.topics import commands_topic, events_topic
 from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.saga_helpers import MODES, finish, one, order, records, rows, saga_workers_of
+from tests.integration.workers import WorkerProcess
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
+
+
+RUNNING: dict[str, WorkerProcess] = {}  # the saga_mode fixture's workers
+RESTARTED = "Restarting the worker in place"
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -24,16 +29,24 @@ def saga_mode(request, stack_env, tmp_path_factory):
     """Every worker of the mode, for the module's tests; yields the mode."""
     log_dir = tmp_path_factory.mktemp(f"saga-workers-{request.param}")
     workers = saga_workers_of(request.param, stack_env, log_dir)
+    RUNNING.clear()
+    RUNNING.update(workers)
     try:
         for w in workers.values():
             w.wait_healthy()
         yield request.param
     finally:
+        RUNNING.clear()
         for w in workers.values():
             w.stop()
 
 
+def _restarts() -> dict[str, int]:
+    return {name: w.log.read_text(errors="replace").count(RESTARTED) for name, w in RUNNING.items()}
+
+
 def test_success_path_charges_reserves_invoices_and_ships_once(stack_env, saga_mode, unique):
+    restarts = _restarts()
     order_id, sku = order(stack_env, unique, credit="1000", quantity=2, price="10.00")
     assert finish(stack_env, order_id) == ("COMPLETED", "APPROVED")
     r = records(stack_env, order_id, sku)
@@ -45,6 +58,7 @@ def test_success_path_charges_reserves_invoices_and_ships_once(stack_env, saga_m
                     "SELECT e.kind, e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
                     "WHERE s.business_key = %s AND e.kind IN ('sent', 'timed_out')", (str(order_id),))
     assert timeline and all(kind == "sent" and detail.endswith("attempt 1") for kind, detail in timeline), timeline
+    assert _restarts() == restarts, "a worker's watchdog restarted it on a healthy path"
 
 
 # (failing step, order data, what each participant must show afterwards)
