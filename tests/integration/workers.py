@@ -51,12 +51,13 @@ class WorkerProcess:
     def health(self) -> dict:
         self._relaunch_if_port_taken()
         try:
-            resp = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+            # a saga worker's /healthz asks the broker for offsets first: seconds on a busy box
+            resp = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=10)
             return {"status": resp.status_code, **resp.json()}
         except (httpx.HTTPError, ValueError) as exc:
             return {"status": None, "error": str(exc), "exit": self.proc.poll()}
 
-    def wait_healthy(self, timeout: float = 60) -> dict:
+    def wait_healthy(self, timeout: float = 120) -> dict:
         def fetch() -> dict:
             self._relaunch_if_port_taken()
             if self.proc.poll() is not None:

@@ -49,10 +49,13 @@ class FakeSink:
 
 
 class FakeDLQ:
-    def __init__(self) -> None:
+    def __init__(self, failures: list[BaseException] | None = None) -> None:
         self.letters: list[DeadLetter] = []
+        self.failures = list(failures or [])
 
     async def publish(self, letters):
+        if self.failures:
+            raise self.failures.pop(0)
         self.letters.extend(letters)
 
 
@@ -76,6 +79,15 @@ def test_malformed_message_is_dead_lettered_with_reason_and_the_rest_applies():
     outcome, dlq = _run(sink, [poison, _msg("customer_insert.json", 8)])
     assert [letter.message for letter in dlq.letters] == [poison] and "not JSON" in dlq.letters[0].reason
     assert len(sink.applied) == 1
+
+
+def test_a_dead_letter_publish_that_fails_is_retried_before_the_batch_returns():
+    # the batch is acknowledged once process() returns: a poison message whose dead letter was
+    # never published would be lost without a trace
+    dlq = FakeDLQ(failures=[ConnectionError("broker away"), RuntimeError("delivery timed out")])
+    poison = RawMessage(PAIR.source_topic, 1, 7, b'{"id": 9}', b"garbage")
+    outcome, _ = _run(FakeSink(), [poison], dlq)
+    assert [letter.message for letter in dlq.letters] == [poison] and outcome.retries == 2
 
 
 def test_target_down_is_retried_until_it_is_back():
