@@ -69,7 +69,7 @@ def list_topics(internal: bool = typer.Option(False, "--internal", help="Also Co
 
 
 @app.command("read")
-def read(topic: str = typer.Argument(..., help="e.g. orders.public.customers or outbox.event.order"),
+def read(topic: str = typer.Argument(..., help="<service>.public.<table>, outbox.event.<aggregate>, dlq.<...>"),
          last: int = typer.Option(5, "--last", help="How many of the newest messages to print."),
          follow: bool = typer.Option(False, "--follow", "-f", help="Then keep printing new ones until Ctrl-C."),
          timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the messages already there.")) -> None:
