@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -13,13 +14,24 @@ import pytest
 from tests.docs_commands import REPO, Block, walkthrough_blocks
 from tests.integration.conftest import read_make_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.destructive]
+# make demo brings the stack up and starts every worker before the walk: longer than one test's usual 600 s
+pytestmark = [pytest.mark.integration, pytest.mark.destructive, pytest.mark.timeout(1800)]
 STOPPED_DB = re.compile(r"cdc db stop (\w+)")
 BLOCK_TIMEOUT = 300  # seconds; a block waits on the pipeline with deadlines of its own (`cdc observe`: 60 s)
 
 
 def _run(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    """Run in a session of its own, so a timeout ends the whole tree (make's children start workers)."""
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"`{' '.join(argv)}` still running after {timeout:.0f}s, expected it done:\n"
+                             f"{(out + err)[-3000:]}") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _run_block(block: Block, env: dict[str, str]) -> str:
@@ -38,9 +50,9 @@ def test_the_readme_walkthrough_runs_as_written() -> None:
     blocks = walkthrough_blocks()
     assert len(blocks) >= 4 and all(b.expect for b in blocks), f"expected marked blocks with expectations: {blocks}"
     env = {**os.environ, **read_make_env()}  # what `set -a; . <(make -s env)` of the first block leaves in the shell
-    demo = _run(["make", "-s", "--no-print-directory", "demo"], env, 900)
-    assert demo.returncode == 0, f"`make demo` (the walk's starting point) failed:\n{(demo.stdout + demo.stderr)[-4000:]}"
     try:
+        demo = _run(["make", "-s", "--no-print-directory", "demo"], env, 1200)
+        assert demo.returncode == 0, f"`make demo` (the walk's start) failed:\n{(demo.stdout + demo.stderr)[-4000:]}"
         for block in blocks:
             _run_block(block, env)
     finally:
