@@ -25,10 +25,10 @@ install: $(VENV)/.installed ## create the virtualenv with the project and its te
 up: install ## start PostgreSQL per service of the enabled domains, Kafka, Kafka Connect, domain components (idempotent)
 	$(CDC) up
 
-down: install ## stop every process `up` started; keep data
+down: install ## stop the workers and every process `up` started; keep all data
 	$(CDC) down
 
-status: install ## show which components run
+status: install ## which processes run, and their addresses (exit 3 if one is stopped)
 	$(CDC) status
 
 env: install ## print the stack's addresses as KEY=value lines
@@ -62,13 +62,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	@$(VENV)/bin/pip install -q -e '.[bench]' >&2
 	@touch $@
 
-bench: $(VENV)/.bench-installed ## source ceiling, capture, sink race and end-to-end latency vs the JDBC sink, 1M-row memory, saga curve -> bench-results/<time>/
+bench: $(VENV)/.bench-installed ## source ceiling, capture, sink race and end-to-end latency vs the JDBC sink, 1M-row memory, saga curve -> bench-results/<time>/ (options: BENCH_ARGS="--phases ...")
 	$(CDC) bench $(BENCH_ARGS)
 
 bench-replication: install ## events/s of one worker draining a pre-filled topic (median of runs)
 	$(PY) -m bench.replication
 
-demo: up deploy workers ## the whole pipeline on the local stack, with sample data
+demo: up deploy workers ## up, deploy, workers, then every enabled domain's demo (sample writes, captured events, replicas, sagas)
 	$(CDC) demo
 
 test-unit: install ## unit tests (no infrastructure)
@@ -77,7 +77,7 @@ test-unit: install ## unit tests (no infrastructure)
 test-db: install ## database tier: the workers' SQL on a throwaway PostgreSQL cluster (no broker, no stack)
 	$(PY) -m pytest tests/db -q
 
-test: install ## lint, unit tests, the database tier, then integration tests on a test stack of their own (brought up and down)
+test: install ## ruff and mypy, unit tests, the database tier, then integration tests on a wiped test stack (.stack/test, port base 25400), stopped after unless KEEP=1
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy stack services schemas connectors streams cli observe bench
 	$(PY) -m pytest tests/unit -q

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import connectors_cmd, demo_cmd, observe_cmd, stack_env, workers_cmd
+from cli import connectors_cmd, demo_cmd, observe_cmd, stack_env, topics_cmd, workers_cmd
 from connectors import configs
 from stack import launcher
 from stack.processes import StackError
@@ -20,6 +20,7 @@ app.add_typer(workers_cmd.app, name="workers")
 app.command("worker")(workers_cmd.worker)
 app.command("saga-worker")(workers_cmd.saga_worker)
 app.add_typer(observe_cmd.app, name="observe")
+app.add_typer(topics_cmd.app, name="topics")
 app.command("backfill")(observe_cmd.backfill)
 app.command("demo")(demo_cmd.demo)
 out = Console()
@@ -127,9 +128,6 @@ def deploy(dry_run: bool = typer.Option(False, "--dry-run", help="Show the resol
     connectors_cmd.deploy(dry_run=dry_run, only=only, config_dir=config_dir)
 
 
-if __name__ == "__main__":
-    app()
-
 
 @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(ctx: typer.Context) -> None:
@@ -140,3 +138,7 @@ def bench(ctx: typer.Context) -> None:
     from bench.run import main as run_bench
 
     run_bench(list(ctx.args))
+
+
+if __name__ == "__main__":
+    app()

@@ -202,9 +202,12 @@ def start(mode: str = MODE_OPTION) -> None:
 def stop_all() -> None:
     """Stop every worker (SIGTERM; unacknowledged messages are redelivered)."""
     settings = StackSettings.from_env()
-    for w in _background_workers(settings, None):
-        if stop(_pid_file(settings, w.name), timeout=30):
-            out.print(f"worker {w.name} stopped")
+    declared = [_pid_file(settings, w.name) for w in _background_workers(settings, None)]
+    # then any other: a pair taken out of its replication.json after its worker started
+    leftovers = sorted(set(settings.pids_dir.glob("worker-*.pid")) - set(declared))
+    for pid_file in declared + leftovers:
+        if stop(pid_file, timeout=30):
+            out.print(f"worker {pid_file.stem.removeprefix('worker-')} stopped")
 
 
 @app.command()

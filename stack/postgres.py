@@ -2,9 +2,11 @@
 unprivileged OS user (PostgreSQL refuses root), reachable only over TCP on 127.0.0.1."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,20 +17,47 @@ from stack.settings import HOST, StackSettings
 
 SUPERUSER = "postgres"
 FALLBACK_OS_USER = "cdc-postgres"
+MIN_MAJOR = 15  # the oldest server the stack runs on: README "Needs"
 
 
 def find_bin_dir() -> Path:
+    """The newest installed server binaries (or CDC_PG_BIN), refused if older than MIN_MAJOR."""
     override = os.environ.get("CDC_PG_BIN")
     candidates = [Path(override)] if override else sorted(
         Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0
     )
     for cand in reversed(candidates):
         if (cand / "initdb").exists() and (cand / "pg_ctl").exists():
+            require_supported(cand)
             return cand
     raise StackError(
         "PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin. "
         "Install them: sudo apt-get install -y postgresql (or set CDC_PG_BIN to their folder)."
     )
+
+
+@functools.cache
+def require_supported(bin_dir: Path) -> int:
+    """The major version of the binaries in bin_dir; a StackError if it is older than MIN_MAJOR.
+
+    Cached: every status check asks for the binaries, and they do not change under a running CLI."""
+    res = subprocess.run([str(bin_dir / "pg_ctl"), "--version"], capture_output=True, text=True)
+    return check_version(res.stdout + res.stderr, bin_dir)
+
+
+def check_version(version_text: str, bin_dir: Path) -> int:
+    """Parse `pg_ctl --version` ("pg_ctl (PostgreSQL) 15.18 (Debian ...)") and refuse an old major."""
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)", version_text)
+    if match is None:
+        raise StackError(f"could not tell the PostgreSQL version of {bin_dir}/pg_ctl: {version_text.strip()!r}")
+    major = int(match.group(1))
+    if major < MIN_MAJOR:
+        raise StackError(
+            f"PostgreSQL {major} found in {bin_dir}; the stack needs {MIN_MAJOR} or newer (the version it is built "
+            f"and tested on). Install a newer server (Debian 12: sudo apt-get install -y postgresql; older releases: "
+            f"the PGDG apt repository's postgresql-{MIN_MAJOR}), or point CDC_PG_BIN at its bin folder."
+        )
+    return major
 
 
 def os_user() -> str | None:

@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stack.ports import SPAN
+from stack.settings import DEFAULT_PORT_BASE
+
 
 class StackError(RuntimeError):
     """An error a newcomer can act on: the message says what happened and what to do."""
@@ -136,5 +139,6 @@ def check_ports_free(ports: dict[int, str]) -> None:
         lines = ", ".join(f"{p} ({name})" for p, name in taken)
         raise StackError(
             f"port(s) already taken: {lines}. Another program (or another stack) listens there. "
-            "Stop it, or move this stack: e.g. CDC_PORT_BASE=16400 make up, or set the variable named."
+            f"Stop it, or move this stack: e.g. CDC_PORT_BASE={DEFAULT_PORT_BASE + SPAN} make up (a stack holds "
+            f"{SPAN} ports from its base, so bases {SPAN} apart never meet), or set the variable named."
         )

@@ -1,7 +1,7 @@
 """Where the local stack lives and which ports it uses: environment variables with local defaults.
 
 CDC_STACK_DIR  run folder of one stack (default .stack/dev); a test stack uses another
-CDC_PORT_BASE  first port; a stack holds base .. base+1499 (stack/ports.py), each port derived
+CDC_PORT_BASE  first port; a stack holds base .. base+1599 (stack/ports.py), each port derived
                from a fixed offset or a name, unless set one by one: CDC_<SERVICE>_PG_PORT,
                CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT,
                CDC_WORKERS_WEB_PORT (first of the 1000 ports of the workers' /healthz)
