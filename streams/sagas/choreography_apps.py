@@ -13,8 +13,11 @@ from schemas.outbox import parse_outbox
 from services.registry import SAGA_STORE
 from streams.deadletter import RawMessage
 from streams.sagas import monitor
-from streams.sagas.apps import SagaApp, SagaWorkerSettings, agent_name, saga_metrics, sagas_of
+from streams.sagas.apps import SagaApp, SagaWorkerSettings, agent_name, connector_of, saga_metrics, sagas_of
 from streams.sagas.choreography_runtime import Participant, monitor_subscriptions, subscriptions, to_event
+from streams.sagas.enabled import Sagas
+from streams.sagas.handover import GROUP_PREFIX
+from streams.sagas.pipeline import Route
 
 
 def create_choreography_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
@@ -30,9 +33,27 @@ def create_choreography_participant_app(service: str, ws: SagaWorkerSettings) ->
 
     for topic in subscriptions(sagas, service):
         saga.consume(topic, agent_name(topic), handle)
+    probe = saga.probe(set(subscriptions(sagas, service)))
+    routes = choreographed_routes(sagas, service)
+
+    async def scan(conn: psycopg.AsyncConnection, now: float, gap: float) -> None:
+        if gap:
+            await me.shift_watches(conn, gap, now)
+        due = await me.due_asked(conn, now)
+        delays = {p: await probe.delay(routes[p]) for p in due if p in routes}
+        await me.scan_watches(conn, now, delays=delays)
+
     # durable timeouts: the watches are in the database, any worker of this participant may scan them
-    saga.every("watches", lambda conn: me.scan_watches(conn, time.time()))
+    saga.scan(f"watches-{service}", scan)
     return saga.done()
+
+
+def choreographed_routes(sagas: Sagas, me: str) -> dict[str, Route]:
+    """Per participant I may ask: my event leaves through my connector, its answer through its
+    own; its group reads its neighbours' events (and the start topic)."""
+    return {p: Route((connector_of(me), connector_of(p)), GROUP_PREFIX["choreography"] + p,
+                     tuple(subscriptions(sagas, p)))
+            for p in sagas.participants("choreography")}
 
 
 def create_monitor_app(ws: SagaWorkerSettings) -> faust.App:

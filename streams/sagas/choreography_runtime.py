@@ -4,6 +4,7 @@ participant logic (inbox, effect, event in the outbox) and keeps a watch on what
 event asks next. A timer resends, gives up or quarantines due watches (FOR UPDATE SKIP LOCKED)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import psycopg
@@ -156,8 +157,32 @@ class Participant:
 
         await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False)
 
-    async def scan_watches(self, conn: psycopg.AsyncConnection, now: float, limit: int = 100) -> int:
-        """Due watches, taken by whichever worker of this participant locks them first."""
+    async def due_asked(self, conn: psycopg.AsyncConnection, now: float) -> set[str]:
+        """Participants whose due watches the scan will judge (the pipeline is asked about them
+        first, outside the scan's transaction: the checks may take seconds while the broker is away)."""
+        cur = await conn.execute("SELECT DISTINCT saga_type, step FROM saga_watches WHERE state = 'waiting' "
+                                 "AND deadline < to_timestamp(%s) AND NOT retry_pending", (now,))
+        return {participant_of(self.sagas.definition(t), step) for t, step in await cur.fetchall()}
+
+    async def shift_watches(self, conn: psycopg.AsyncConnection, gap: float, now: float) -> int:
+        """This participant's watch scan was away for `gap` seconds: every waiting deadline moves
+        by as much, and each saga's timeline hears why."""
+        async with conn.transaction():
+            cur = await conn.execute(f"UPDATE saga_watches SET deadline = deadline + make_interval(secs => %s), "
+                                     f"updated_at = clock_timestamp() WHERE state = 'waiting' "
+                                     f"RETURNING saga_type, {WATCH_COLUMNS}", (gap,))
+            moved = await cur.fetchall()
+            for row in moved:
+                defn, w = self.sagas.definition(row[0]), _watch(row[1:])
+                await _emit(conn, self.me, choreography.delay_event(
+                    defn, w, now, f"the watch of {self.me} was away {gap:.1f}s"))
+        return len(moved)
+
+    async def scan_watches(self, conn: psycopg.AsyncConnection, now: float, limit: int = 100,
+                           delays: Mapping[str, str | None] | None = None) -> int:
+        """Due watches, taken by whichever worker of this participant locks them first. `delays`:
+        per asked participant, why the pipeline may hold its answer (None: healthy); such a watch's
+        deadline moves instead. Without `delays`, every due watch is handled as due."""
         handled = 0
         async with conn.transaction():
             cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS} FROM saga_watches WHERE state = 'waiting' "
@@ -165,7 +190,14 @@ class Participant:
                                      (now, limit))
             for row in await cur.fetchall():
                 defn, w = self.sagas.definition(row[0]), _watch(row[1:])
-                watches, events = choreography.on_due(defn, w, now)
+                asked = participant_of(defn, w.step)
+                moved = None
+                if delays is not None and not w.retry_pending:
+                    if asked not in delays:
+                        continue  # came due after the pipeline was asked: the next scan takes it
+                    why = delays[asked]
+                    moved = choreography.on_delay(defn, w, now, why) if why is not None else None
+                watches, events = moved if moved is not None else choreography.on_due(defn, w, now)
                 for nw in watches:
                     await _save_watch(conn, defn, nw)
                 for ev in events:

@@ -4,6 +4,7 @@ state, writes the commands to the orchestrator's outbox and appends to the saga'
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from schemas.saga import SagaReply
 from services import outbox
-from streams.sagas import machine
+from streams.sagas import deadlines, machine
 from streams.sagas.definition import SagaDefinition
 from streams.sagas.enabled import Sagas
 from streams.sagas.machine import SagaState, SagaStatus, Transition
@@ -95,18 +96,71 @@ async def on_reply(conn: psycopg.AsyncConnection, sagas: Sagas, reply: SagaReply
     return True
 
 
-async def scan_timeouts(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float, limit: int = 100) -> int:
-    """Sagas whose command timed out, taken by whichever worker locks them first."""
+async def due_participants(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float) -> set[str]:
+    """Participants some due saga waits for (the timeout scan asks the pipeline about them first,
+    outside its transaction: the checks may take seconds while the broker is away)."""
+    cur = await conn.execute("SELECT DISTINCT step FROM saga_instances WHERE state IN ('RUNNING', 'COMPENSATING') "
+                             "AND saga_type = %s AND deadline < to_timestamp(%s) AND NOT retry_pending",
+                             (defn.name, now))
+    return {defn.steps[step].participant for (step,) in await cur.fetchall()}
+
+
+async def shift_deadlines(conn: psycopg.AsyncConnection, defn: SagaDefinition, gap: float) -> int:
+    """The orchestrator was away for `gap` seconds: every pending deadline moves by as much, and
+    each saga's timeline says why."""
+    async with conn.transaction():
+        cur = await conn.execute("UPDATE saga_instances SET deadline = deadline + make_interval(secs => %s) "
+                                 "WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
+                                 "RETURNING id, step, phase", (gap, defn.name))
+        moved = await cur.fetchall()
+        detail = deadlines.delay_detail(f"the orchestrator was away {gap:.1f}s")
+        for sid, step, phase in moved:
+            await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
+                               "VALUES (%s, 'delayed', %s, %s, %s, %s)",
+                               (sid, step, defn.steps[step].name, phase, detail))
+    return len(moved)
+
+
+async def scan_timeouts(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float, limit: int = 100,
+                        delays: Mapping[str, str | None] | None = None) -> int:
+    """Sagas whose command timed out, taken by whichever worker locks them first. `delays`: per
+    participant, why the pipeline may hold its answer (None: healthy); a saga waiting on a delayed
+    participant gets its deadline moved instead. Without `delays`, every due saga times out."""
     handled = 0
     async with conn.transaction():
         cur = await conn.execute(
-            f"SELECT {COLUMNS} FROM saga_instances WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
+            f"SELECT {COLUMNS}, extract(epoch FROM created_at) FROM saga_instances "
+            "WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
             "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
             (defn.name, now, limit))
         for row in await cur.fetchall():
-            state = _state(row)
+            state, started = _state(row[:-1]), float(row[-1])
+            participant = defn.steps[state.step].participant
+            if delays is not None and not state.retry_pending:
+                if participant not in delays:
+                    continue  # came due after the pipeline was asked: the next scan takes it
+                if (why := delays[participant]) is not None and await _postpone(conn, defn, state, started, now, why):
+                    handled += 1
+                    continue
             t = machine.on_timeout(defn, state, now)
             if t.state != state:
-                await _save(conn, defn, state, t, "timed_out", f"no reply to attempt {state.attempt}")
+                detail = deadlines.timeout_detail(f"no reply to attempt {state.attempt}")
+                await _save(conn, defn, state, t, "timed_out", detail)
                 handled += 1
     return handled
+
+
+async def _postpone(conn: psycopg.AsyncConnection, defn: SagaDefinition, state: SagaState, started: float,
+                    now: float, why: str) -> bool:
+    """Move the deadline (an infrastructure delay); False when the business deadline forbids it."""
+    business = started + defn.deadline_s if defn.deadline_s is not None else None
+    moved = deadlines.postponed(now, machine.step_timeout(defn, state.step, state.attempt), business)
+    if moved is None:
+        return False
+    await conn.execute("UPDATE saga_instances SET deadline = to_timestamp(%s), updated_at = clock_timestamp() "
+                       "WHERE id = %s", (moved, state.saga_id))
+    await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
+                       "VALUES (%s, 'delayed', %s, %s, %s, %s)",
+                       (state.saga_id, state.step, defn.steps[state.step].name, state.phase,
+                        deadlines.delay_detail(why)))
+    return True
