@@ -301,6 +301,7 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
 
     probe = saga.probe({replies_topic(p.name) for p in sagas.plugins})
     routes = orchestrated_routes(sagas)
+    store_slot = current().service(SAGA_STORE).slot
 
     async def scan(conn: psycopg.AsyncConnection, now: float, gap: float) -> None:
         for defn in sagas.definitions:
@@ -308,7 +309,7 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
                 await orchestrator.shift_deadlines(conn, defn, gap)
             due = await orchestrator.due_participants(conn, defn, now)
             delays = {p: await probe.delay(routes[p]) for p in due}
-            await orchestrator.scan_timeouts(conn, defn, now, delays=delays)
+            await orchestrator.scan_timeouts(conn, defn, now, delays=delays, slot=store_slot)
 
     saga_metrics(saga.app, ws.dsn)
     for topic in sagas.start_topics:

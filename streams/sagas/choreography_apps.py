@@ -10,7 +10,7 @@ import faust
 import psycopg
 
 from schemas.outbox import parse_outbox
-from services.registry import SAGA_STORE
+from services.registry import SAGA_STORE, current
 from streams.deadletter import RawMessage
 from streams.sagas import monitor
 from streams.sagas.apps import SagaApp, SagaWorkerSettings, agent_name, connector_of, saga_metrics, sagas_of
@@ -22,7 +22,7 @@ from streams.sagas.pipeline import Route
 
 def create_choreography_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
     sagas = sagas_of(ws)
-    me = Participant(sagas, service)
+    me = Participant(sagas, service, current().service(service).slot)
     saga = SagaApp(f"cdc-choreography-{service}", service, service, ws)
 
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:

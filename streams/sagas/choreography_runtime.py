@@ -18,10 +18,11 @@ from streams.sagas.choreography import Watch, participant_of
 from streams.sagas.definition import SagaDefinition
 from streams.sagas.enabled import Sagas
 from streams.sagas.machine import step_timeout
-from streams.sagas.orchestrator import saga_id_for
+from streams.sagas.orchestrator import UNCAPTURED, saga_id_for
 from streams.sagas.plugin import SagaPlugin
 from streams.sagas.topics import events_aggregate, events_topic
 
+NOT_CAPTURED = "its ask is not captured yet (the asker's slot has not confirmed it)"
 WATCH_COLUMNS = ("saga_id, step, phase, attempt, extract(epoch FROM deadline), payload, state, retry_pending, "
                  "cancel_only, reason")
 
@@ -75,16 +76,20 @@ def _watch(row: tuple) -> Watch:
     return Watch(saga_id, step, phase, attempt, float(deadline), payload, state, retry_pending, cancel_only, reason)
 
 
-async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False) -> None:
+async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False,
+                      sent: bool = False) -> None:
+    """`sent`: the ask it waits on was just written to the outbox; its WAL position is kept, so
+    the scan knows whether the connector has captured it yet."""
     conflict = ("DO NOTHING" if keep_existing else
                 "DO UPDATE SET attempt = EXCLUDED.attempt, deadline = EXCLUDED.deadline, state = EXCLUDED.state, "
-                "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp()")
+                "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp(), "
+                "sent_lsn = coalesce(EXCLUDED.sent_lsn, saga_watches.sent_lsn)")
     await conn.execute(
         "INSERT INTO saga_watches (saga_id, step, phase, attempt, deadline, payload, state, retry_pending, "
-        "cancel_only, reason, saga_type) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        f"ON CONFLICT (saga_id, step, phase) {conflict}",
+        "cancel_only, reason, saga_type, sent_lsn) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        f"CASE WHEN %s THEN pg_current_wal_insert_lsn() END) ON CONFLICT (saga_id, step, phase) {conflict}",
         (w.saga_id, w.step, w.phase, w.attempt, datetime.fromtimestamp(w.deadline, tz=UTC), Jsonb(w.payload), w.state,
-         w.retry_pending, w.cancel_only, w.reason, defn.name))
+         w.retry_pending, w.cancel_only, w.reason, defn.name, sent))
 
 
 async def _emit(conn: psycopg.AsyncConnection, me: str, e: SagaEvent) -> None:
@@ -96,14 +101,15 @@ async def _publish_outcome(conn: psycopg.AsyncConnection, defn: SagaDefinition, 
     await _emit(conn, me, e)
     w = choreography.watch_for(defn, e)
     if w is not None:
-        await _save_watch(conn, defn, w, keep_existing=True)  # a repeated event does not reset a watch
+        await _save_watch(conn, defn, w, keep_existing=True, sent=True)  # a repeated event does not reset a watch
 
 
 class Participant:
     """One participant service in every enabled saga it takes part in."""
 
-    def __init__(self, sagas: Sagas, me: str) -> None:
+    def __init__(self, sagas: Sagas, me: str, slot: str | None = None) -> None:
         self.sagas, self.me, self.handlers = sagas, me, sagas.handlers(me)
+        self.slot = slot  # my connector's replication slot: has it captured what I asked?
 
     async def on_event(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float) -> None:
         defn = self.sagas.definition(e.saga)
@@ -182,25 +188,28 @@ class Participant:
                            delays: Mapping[str, str | None] | None = None) -> int:
         """Due watches, taken by whichever worker of this participant locks them first. `delays`:
         per asked participant, why the pipeline may hold its answer (None: healthy); such a watch's
-        deadline moves instead. Without `delays`, every due watch is handled as due."""
+        deadline moves instead, as does one whose ask my connector has not captured yet. Without
+        `delays`, every due watch is handled as due."""
         handled = 0
         async with conn.transaction():
-            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS} FROM saga_watches WHERE state = 'waiting' "
-                                     "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
-                                     (now, limit))
+            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS}, {UNCAPTURED} FROM saga_watches "
+                                     "WHERE state = 'waiting' AND deadline < to_timestamp(%s) ORDER BY deadline "
+                                     "LIMIT %s FOR UPDATE SKIP LOCKED", (self.slot, now, limit))
             for row in await cur.fetchall():
-                defn, w = self.sagas.definition(row[0]), _watch(row[1:])
+                defn, w = self.sagas.definition(row[0]), _watch(row[1:-1])
+                uncaptured = self.slot is not None and row[-1]
                 asked = participant_of(defn, w.step)
                 moved = None
                 if delays is not None and not w.retry_pending:
                     if asked not in delays:
                         continue  # came due after the pipeline was asked: the next scan takes it
-                    why = delays[asked]
+                    why = delays[asked] or (NOT_CAPTURED if uncaptured else None)
                     moved = choreography.on_delay(defn, w, now, why) if why is not None else None
                 watches, events = moved if moved is not None else choreography.on_due(defn, w, now)
-                for nw in watches:
-                    await _save_watch(conn, defn, nw)
-                for ev in events:
+                for ev in events:  # first: a watch's sent_lsn must be past the ask it waits on
                     await _emit(conn, self.me, ev)
+                asked_again = any(ev.kind in ("resend", "abandon") for ev in events)
+                for nw in watches:
+                    await _save_watch(conn, defn, nw, sent=asked_again and nw.state == choreography.WAITING)
                 handled += 1
         return handled

@@ -38,10 +38,6 @@ async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: Sag
                 kind: str, detail: str | None = None) -> None:
     s = t.state
     deadline = datetime.fromtimestamp(s.deadline, tz=UTC) if s.deadline else None
-    await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, deadline = %s, "
-                       "completed = %s, reason = %s, retry_pending = %s, updated_at = clock_timestamp() WHERE id = %s",
-                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason,
-                        s.retry_pending, s.saga_id))
     if kind != "sent":
         step_name = defn.steps[before.step].name if before else None
         await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
@@ -53,6 +49,12 @@ async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: Sag
         await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
                            "VALUES (%s, 'sent', %s, %s, %s, %s)",
                            (s.saga_id, cmd.step, cmd.step_name, cmd.action, f"{cmd.name} attempt {cmd.attempt}"))
+    # after the commands: sent_lsn is past them in the WAL, captured once the connector's slot confirms it
+    await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, deadline = %s, "
+                       "completed = %s, reason = %s, retry_pending = %s, updated_at = clock_timestamp(), "
+                       "sent_lsn = CASE WHEN %s THEN pg_current_wal_insert_lsn() ELSE sent_lsn END WHERE id = %s",
+                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason,
+                        s.retry_pending, bool(t.commands), s.saga_id))
     if s.status.terminal and (before is None or not before.status.terminal):
         await conn.execute("INSERT INTO saga_events (saga_id, kind, detail) VALUES (%s, 'ended', %s)",
                            (s.saga_id, f"{s.status.value}{': ' + s.reason if s.reason else ''}"))
@@ -121,25 +123,33 @@ async def shift_deadlines(conn: psycopg.AsyncConnection, defn: SagaDefinition, g
     return len(moved)
 
 
+NOT_CAPTURED = "its command is not captured yet (the saga store's slot has not confirmed it)"
+# sent_lsn past what the connector's slot confirmed (or no slot at all): the message is still in the outbox
+UNCAPTURED = ("coalesce(sent_lsn > (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s), "
+              "sent_lsn IS NOT NULL)")
+
+
 async def scan_timeouts(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float, limit: int = 100,
-                        delays: Mapping[str, str | None] | None = None) -> int:
+                        delays: Mapping[str, str | None] | None = None, slot: str | None = None) -> int:
     """Sagas whose command timed out, taken by whichever worker locks them first. `delays`: per
     participant, why the pipeline may hold its answer (None: healthy); a saga waiting on a delayed
-    participant gets its deadline moved instead. Without `delays`, every due saga times out."""
+    participant, or whose command its connector (`slot`) has not captured yet, gets its deadline
+    moved instead. Without `delays`, every due saga times out."""
     handled = 0
     async with conn.transaction():
         cur = await conn.execute(
-            f"SELECT {COLUMNS}, extract(epoch FROM created_at) FROM saga_instances "
+            f"SELECT {COLUMNS}, extract(epoch FROM created_at), {UNCAPTURED} FROM saga_instances "
             "WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
             "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
-            (defn.name, now, limit))
+            (slot, defn.name, now, limit))
         for row in await cur.fetchall():
-            state, started = _state(row[:-1]), float(row[-1])
+            state, started, uncaptured = _state(row[:-2]), float(row[-2]), slot is not None and row[-1]
             participant = defn.steps[state.step].participant
             if delays is not None and not state.retry_pending:
                 if participant not in delays:
                     continue  # came due after the pipeline was asked: the next scan takes it
-                if (why := delays[participant]) is not None and await _postpone(conn, defn, state, started, now, why):
+                why = delays[participant] or (NOT_CAPTURED if uncaptured else None)
+                if why is not None and await _postpone(conn, defn, state, started, now, why):
                     handled += 1
                     continue
             t = machine.on_timeout(defn, state, now)
