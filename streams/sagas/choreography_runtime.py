@@ -18,8 +18,9 @@ from streams.sagas.choreography import Watch, participant_of
 from streams.sagas.definition import SagaDefinition
 from streams.sagas.enabled import Sagas
 from streams.sagas.machine import step_timeout
-from streams.sagas.orchestrator import UNCAPTURED, saga_id_for
+from streams.sagas.orchestrator import saga_id_for
 from streams.sagas.plugin import SagaPlugin
+from streams.sagas.retention import lsn
 from streams.sagas.topics import events_aggregate, events_topic
 
 NOT_CAPTURED = "its ask is not captured yet (the asker's slot has not confirmed it)"
@@ -77,31 +78,48 @@ def _watch(row: tuple) -> Watch:
 
 
 async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False,
-                      sent: bool = False) -> None:
-    """`sent`: the ask it waits on was just written to the outbox; its WAL position is kept, so
-    the scan knows whether the connector has captured it yet."""
+                      sent_lsn: str | None = None) -> None:
+    """`sent_lsn`: where in the WAL the ask it waits on was written (None: not known, or read back
+    from its topic): until the connector's slot confirms it, the ask is not captured."""
     conflict = ("DO NOTHING" if keep_existing else
                 "DO UPDATE SET attempt = EXCLUDED.attempt, deadline = EXCLUDED.deadline, state = EXCLUDED.state, "
                 "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp(), "
-                "sent_lsn = coalesce(EXCLUDED.sent_lsn, saga_watches.sent_lsn)")
+                "sent_lsn = EXCLUDED.sent_lsn")
     await conn.execute(
         "INSERT INTO saga_watches (saga_id, step, phase, attempt, deadline, payload, state, retry_pending, "
-        "cancel_only, reason, saga_type, sent_lsn) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-        f"CASE WHEN %s THEN pg_current_wal_insert_lsn() END) ON CONFLICT (saga_id, step, phase) {conflict}",
+        "cancel_only, reason, saga_type, sent_lsn) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT (saga_id, step, phase) {conflict}",
         (w.saga_id, w.step, w.phase, w.attempt, datetime.fromtimestamp(w.deadline, tz=UTC), Jsonb(w.payload), w.state,
-         w.retry_pending, w.cancel_only, w.reason, defn.name, sent))
+         w.retry_pending, w.cancel_only, w.reason, defn.name, sent_lsn))
+
+
+async def _wal_position(conn: psycopg.AsyncConnection, slot: str | None) -> str | None:
+    """Past what this transaction wrote so far (only asked when a slot is there to compare with)."""
+    if slot is None:
+        return None
+    cur = await conn.execute("SELECT pg_current_wal_insert_lsn()::text")
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def _confirmed(conn: psycopg.AsyncConnection, slot: str) -> int | None:
+    """What the connector's slot has confirmed (None: no such slot, so nothing is captured)."""
+    cur = await conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+    row = await cur.fetchone()
+    return lsn(row[0]) if row and row[0] else None
 
 
 async def _emit(conn: psycopg.AsyncConnection, me: str, e: SagaEvent) -> None:
     await outbox.write_async(conn, events_aggregate(me), e.saga_id, f"Saga{e.kind.capitalize()}", e.model_dump())
 
 
-async def _publish_outcome(conn: psycopg.AsyncConnection, defn: SagaDefinition, me: str, e: SagaEvent) -> None:
+async def _publish_outcome(conn: psycopg.AsyncConnection, defn: SagaDefinition, me: str, e: SagaEvent,
+                           slot: str | None) -> None:
     """My step's event, and the watch on what it asks next: one transaction."""
     await _emit(conn, me, e)
     w = choreography.watch_for(defn, e)
-    if w is not None:
-        await _save_watch(conn, defn, w, keep_existing=True, sent=True)  # a repeated event does not reset a watch
+    if w is not None:  # a repeated event does not reset a watch
+        await _save_watch(conn, defn, w, keep_existing=True, sent_lsn=await _wal_position(conn, slot))
 
 
 class Participant:
@@ -159,7 +177,8 @@ class Participant:
 
         async def publish(conn: psycopg.AsyncConnection, cmd: SagaCommand, reply: SagaReply) -> None:
             await _publish_outcome(conn, defn, self.me, choreography.outcome_event(
-                defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, e.payload, now))
+                defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, e.payload, now),
+                self.slot)
 
         await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False)
 
@@ -192,12 +211,15 @@ class Participant:
         `delays`, every due watch is handled as due."""
         handled = 0
         async with conn.transaction():
-            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS}, {UNCAPTURED} FROM saga_watches "
+            confirmed = await _confirmed(conn, self.slot) if self.slot is not None else None
+            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS}, sent_lsn FROM saga_watches "
                                      "WHERE state = 'waiting' AND deadline < to_timestamp(%s) ORDER BY deadline "
-                                     "LIMIT %s FOR UPDATE SKIP LOCKED", (self.slot, now, limit))
+                                     "LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))
             for row in await cur.fetchall():
-                defn, w = self.sagas.definition(row[0]), _watch(row[1:-1])
-                uncaptured = self.slot is not None and row[-1]
+                defn, w, sent_lsn = self.sagas.definition(row[0]), _watch(row[1:-1]), row[-1]
+                # no slot named: not checked; no slot found: nothing is captured
+                uncaptured = (self.slot is not None and sent_lsn is not None
+                              and (confirmed is None or lsn(str(sent_lsn)) > confirmed))
                 asked = participant_of(defn, w.step)
                 moved = None
                 if delays is not None and not w.retry_pending:
@@ -206,10 +228,11 @@ class Participant:
                     why = delays[asked] or (NOT_CAPTURED if uncaptured else None)
                     moved = choreography.on_delay(defn, w, now, why) if why is not None else None
                 watches, events = moved if moved is not None else choreography.on_due(defn, w, now)
-                for ev in events:  # first: a watch's sent_lsn must be past the ask it waits on
+                for ev in events:  # first: a new ask's WAL position must be past it
                     await _emit(conn, self.me, ev)
-                asked_again = any(ev.kind in ("resend", "abandon") for ev in events)
+                if any(ev.kind in ("resend", "abandon") for ev in events):
+                    sent_lsn = await _wal_position(conn, self.slot)
                 for nw in watches:
-                    await _save_watch(conn, defn, nw, sent=asked_again and nw.state == choreography.WAITING)
+                    await _save_watch(conn, defn, nw, sent_lsn=sent_lsn if nw.state == choreography.WAITING else None)
                 handled += 1
         return handled

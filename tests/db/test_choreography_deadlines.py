@@ -31,8 +31,9 @@ def _watching(dsn: str, saga_id: str, deadline: float, sent: bool = True) -> Non
     w = Watch(saga_id, STEP, "action", 1, deadline, {"order_id": 1})
 
     async def save(conn) -> None:
-        async with conn.transaction():
-            await runtime._save_watch(conn, PLACE_ORDER, w, sent=sent)
+        async with conn.transaction():  # as _publish_outcome does, after writing the ask
+            position = await runtime._wal_position(conn, "cdc_payments") if sent else None
+            await runtime._save_watch(conn, PLACE_ORDER, w, sent_lsn=position)
 
     asyncio.run(_with(dsn, save))
 
