@@ -216,11 +216,20 @@ class SagaApp:
         return self.app
 
 
-def command_handler(handlers: dict[str, Handler]) -> Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[None]]:
+def arrived_since(msg: RawMessage, up_since: float) -> bool:
+    """Did the message reach its topic while this worker was running (its broker timestamp)?"""
+    return msg.timestamp is not None and msg.timestamp >= up_since
+
+
+def command_handler(handlers: dict[str, Handler],
+                    up_since: float | None = None) -> Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[None]]:
     """A participant's message handler: the outbox envelope parsed at the edge, then `participant.handle`."""
+    started = time.time() if up_since is None else up_since
+
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         envelope = parse_outbox(msg.key, msg.value, list(msg.headers))
-        await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
+        await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload),
+                                 arrived_while_up=arrived_since(msg, started))
 
     return handle
 

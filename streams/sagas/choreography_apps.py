@@ -13,7 +13,15 @@ from schemas.outbox import parse_outbox
 from services.registry import SAGA_STORE, current
 from streams.deadletter import RawMessage
 from streams.sagas import monitor
-from streams.sagas.apps import SagaApp, SagaWorkerSettings, agent_name, connector_of, saga_metrics, sagas_of
+from streams.sagas.apps import (
+    SagaApp,
+    SagaWorkerSettings,
+    agent_name,
+    arrived_since,
+    connector_of,
+    saga_metrics,
+    sagas_of,
+)
 from streams.sagas.choreography_runtime import Participant, monitor_subscriptions, subscriptions, to_event
 from streams.sagas.enabled import Sagas
 from streams.sagas.handover import GROUP_PREFIX
@@ -23,13 +31,14 @@ from streams.sagas.pipeline import Route
 def create_choreography_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
     sagas = sagas_of(ws)
     me = Participant(sagas, service, current().service(service).slot)
+    up_since = time.time()  # an ask that reached its topic after this is late for the pipeline, not dropped
     saga = SagaApp(f"cdc-choreography-{service}", service, service, ws)
 
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         event = to_event(sagas, msg.topic, parse_outbox(msg.key, msg.value, list(msg.headers)),
                          msg.timestamp or time.time())
         if event is not None:
-            await me.on_event(conn, event, time.time())
+            await me.on_event(conn, event, time.time(), arrived_since(msg, up_since))
 
     for topic in subscriptions(sagas, service):
         saga.consume(topic, agent_name(topic), handle)

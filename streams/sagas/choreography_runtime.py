@@ -129,7 +129,9 @@ class Participant:
         self.sagas, self.me, self.handlers = sagas, me, sagas.handlers(me)
         self.slot = slot  # my connector's replication slot: has it captured what I asked?
 
-    async def on_event(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float) -> None:
+    async def on_event(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float,
+                       arrived_while_up: bool = False) -> None:
+        """`arrived_while_up`: the event reached its topic while this worker ran (see participant.handle)."""
         defn = self.sagas.definition(e.saga)
         async with conn.transaction():
             await self._answer_watches(conn, defn, e, now)
@@ -139,7 +141,7 @@ class Participant:
                     await _save_watch(conn, defn, w, keep_existing=True)
             ask = choreography.ask_of(defn, e)
             if ask is not None and participant_of(defn, ask.step) == self.me:
-                await self._act(conn, defn, e, ask, now)
+                await self._act(conn, defn, e, ask, now, arrived_while_up)
 
     async def _answer_watches(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent,
                               now: float) -> None:
@@ -161,7 +163,7 @@ class Participant:
                                                 state=choreography.ANSWERED), keep_existing=True)
 
     async def _act(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent, ask: choreography.Ask,
-                   now: float) -> None:
+                   now: float, arrived_while_up: bool = False) -> None:
         step = defn.steps[ask.step]
         if ask.cancel_only:
             await participant.lock_step(conn, e.saga_id, ask.step)
@@ -180,7 +182,8 @@ class Participant:
                 defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, e.payload, now),
                 self.slot)
 
-        await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False)
+        await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False,
+                                 arrived_while_up=arrived_while_up)
 
     async def due_asked(self, conn: psycopg.AsyncConnection, now: float) -> set[str]:
         """Participants whose due watches the scan will judge (the pipeline is asked about them

@@ -100,3 +100,22 @@ def test_an_orchestrator_that_was_away_moves_every_pending_deadline_by_the_gap(f
     _, attempt, after, events = _saga(dsn, sid)
     assert after == pytest.approx(before + 120.0, abs=0.01) and attempt == 1
     assert [k for k, _ in events] == ["delayed"] and "orchestrator was away" in events[0][1], events
+
+
+def test_an_expired_action_that_reached_its_topic_while_the_participant_ran_acts_one_from_before_is_dropped(fresh_db):
+    # rule: late because of the pipeline (captured or queued while the participant was up: its asker
+    # saw it alive and moved the deadline) it acts; late because the participant was down, it is dropped
+    from services.ecommerce.payments.handlers import HANDLERS
+    from streams.sagas import participant
+    from tests.db.changes import command
+
+    dsn = fresh_db("payments")
+    charge = {"order_id": 1, "customer_id": 2, "total": "5.00", "credit_limit": "10.00"}
+
+    async def late(saga_id: str, arrived_while_up: bool):
+        cmd = command(saga_id, "payments", "ChargePayment", charge, deadline=time.time() - 30)
+        return await _run(dsn, lambda c: participant.handle(c, HANDLERS, cmd, arrived_while_up=arrived_while_up))
+
+    acted = asyncio.run(late("a1b2c3d4-0000-4000-8000-000000000001", True))
+    assert acted is not None and acted.outcome == "succeeded"
+    assert asyncio.run(late("a1b2c3d4-0000-4000-8000-000000000002", False)) is None
