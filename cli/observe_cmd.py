@@ -118,6 +118,11 @@ def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds
     for state, count in s.by_state.items():
         table.add_row(state, str(count))
     out.print(table)
+    if s.deadlines:
+        missed = Table("cause", "deadlines missed", "sagas", title="step deadlines missed")
+        for cause, (events, count) in sorted(s.deadlines.items()):
+            missed.add_row(cause, str(events), str(count))
+        out.print(missed)
     if s.stuck:
         stuck = Table("saga", "state", "step", "phase", "attempt", "last change", title="stuck (stalest first)")
         for row in s.stuck:

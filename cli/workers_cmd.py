@@ -120,7 +120,8 @@ def saga_worker(name: str = typer.Argument(..., help="orchestrator (or monitor i
     ws = SagaWorkerSettings(kafka=access(env, saga_principal(mode, name)), dsn=env[f"{service.env_prefix}_DATABASE_URL"],
                             web_port=web_port or _web_port(settings, _saga_worker_name(mode, name)),
                             session_timeout=session_timeout, timeout_scale=timeout_scale,
-                            stall_restart=stall_restart, housekeeping_every=housekeeping_every)
+                            stall_restart=stall_restart, housekeeping_every=housekeeping_every,
+                            connect_url=env.get("CONNECT_URL"))
     run(name, ws, mode=mode, loglevel=loglevel)
 
 

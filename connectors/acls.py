@@ -8,7 +8,9 @@ pairs, saga subscriptions), never written by hand; `sync` applies it with the ad
   groups named cdc-observer-*.
 - cdc-replication-<pair>: reads its pair's source topic in its group, writes its dead letters.
 - cdc-saga-<worker> / cdc-choreography-<worker>: reads its subscriptions in its group, writes its
-  dead letters; saga messages leave through outboxes (Connect), so it writes nothing else.
+  dead letters; saga messages leave through outboxes (Connect), so it writes nothing else. It may
+  describe the groups (and their topics) of the participants it waits for: a step's timeout asks
+  whether the pipeline, not the participant, holds the answer.
 
 The broker refuses everything else (allow.everyone.if.no.acl.found=false)."""
 from __future__ import annotations
@@ -130,12 +132,29 @@ def saga_worker_topics(mode: str, worker: str) -> list[str]:
     return monitor_subscriptions(sagas) if worker == "monitor" else subscriptions(sagas, worker)
 
 
+def probed_by(mode: str, worker: str) -> tuple[list[str], list[str]]:
+    """(groups, topics) a saga worker describes before it lets a step time out: the consumer group
+    of each participant it waits for, and the topics that group reads (streams/sagas/pipeline.py)."""
+    from streams.sagas.enabled import enabled
+    from streams.sagas.handover import GROUP_PREFIX
+
+    sagas = enabled()
+    if mode == "orchestration":
+        asked = list(sagas.participants(mode)) if worker == "orchestrator" else []
+    else:
+        asked = [p for p in sagas.participants(mode) if p != worker] if worker != "monitor" else []
+    topics = [t for p in asked for t in saga_worker_topics(mode, p)]
+    return [GROUP_PREFIX[mode] + p for p in asked], list(dict.fromkeys(topics))
+
+
 def saga_grants(mode: str, worker: str) -> list[Grant]:
     from streams.sagas.enabled import enabled
     from streams.sagas.handover import GROUP_PREFIX, start_readers, starter
 
     principal = saga_principal(mode, worker)
     grants = consumer_grants(principal, principal, saga_worker_topics(mode, worker), f"dlq.saga.{worker}")
+    groups, topics = probed_by(mode, worker)
+    grants += _grants(principal, "group", groups, [DESCRIBE]) + _grants(principal, "topic", topics, [DESCRIBE])
     # switching modes: a start topic's reader looks where the other mode's starter stopped
     other = next(m for m in GROUP_PREFIX if m != mode)
     for plugin in enabled().plugins:

@@ -1,11 +1,16 @@
 """Saga observation through the orchestrator's read-only observer role: instances by state,
-stuck ones stalest first, quarantined (FAILED) ones, and the step timeline of one saga."""
+stuck ones stalest first, quarantined (FAILED) ones, missed step deadlines by cause (participant
+timeout vs infrastructure delay), and the step timeline of one saga."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
+
+from streams.sagas.deadlines import INFRASTRUCTURE_DELAY, PARTICIPANT_TIMEOUT
+
+CAUSE = {"timed_out": PARTICIPANT_TIMEOUT, "delayed": INFRASTRUCTURE_DELAY}
 
 
 @dataclass
@@ -13,6 +18,9 @@ class SagaSummary:
     by_state: dict[str, int]
     stuck: list[tuple]        # (id, state, step, phase, attempt, updated_at) of sagas idle too long
     failed: list[tuple]       # (id, reason, updated_at): quarantined, need a person
+    # cause -> (step deadlines missed, sagas concerned): "participant timeout" (resent, then
+    # compensated) or "infrastructure delay" (the pipeline held the answer: the deadline moved)
+    deadlines: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def summary(observer_url: str, stuck_after_s: float = 60.0) -> SagaSummary:
@@ -25,7 +33,10 @@ def summary(observer_url: str, stuck_after_s: float = 60.0) -> SagaSummary:
             "ORDER BY updated_at LIMIT 20", (stuck_after_s,)).fetchall()
         failed = conn.execute("SELECT id, reason, updated_at FROM saga_instances WHERE state = 'FAILED' "
                               "ORDER BY updated_at DESC LIMIT 20").fetchall()
-    return SagaSummary(by_state, stuck, failed)
+        missed = conn.execute("SELECT kind, count(*), count(DISTINCT saga_id) FROM saga_events "
+                              "WHERE kind IN ('timed_out', 'delayed') GROUP BY kind").fetchall()
+    deadlines = {CAUSE[kind]: (events, sagas) for kind, events, sagas in missed}
+    return SagaSummary(by_state, stuck, failed, deadlines)
 
 
 def timeline(observer_url: str, saga: str) -> list[tuple[datetime, str, str | None, str | None, str | None]]:

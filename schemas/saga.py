@@ -41,14 +41,16 @@ class SagaReply(BaseModel):
     reason: str | None = None
 
 
-EventKind = Literal["outcome", "resend", "abandon", "quarantine"]
+EventKind = Literal["outcome", "resend", "abandon", "quarantine", "delay"]
 
 
 class SagaEvent(BaseModel):
     """A choreographed saga's message: a participant's domain event about its own step
     (`outcome`), or a watcher's reminder to a neighbour that has not answered (`resend`),
     its giving up on it (`abandon`: undo it if you never acted) or on a compensation that
-    keeps failing (`quarantine`). Published through the emitter's outbox, keyed by saga id."""
+    keeps failing (`quarantine`), or a note that its deadline moved because the pipeline, not the
+    neighbour, held the answer (`delay`, for the saga's timeline; it asks nothing). Published
+    through the emitter's outbox, keyed by saga id."""
     model_config = ConfigDict(frozen=True)
 
     kind: EventKind

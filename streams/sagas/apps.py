@@ -24,10 +24,12 @@ from stack.kafka_client import KafkaAccess
 from streams.deadletter import DeadLetter, DeadLetterPublisher, RawMessage
 from streams.durable import Database, bad_message, run_durably
 from streams.faust_app import new_app
-from streams.liveness import Liveness, install_watchdog
-from streams.sagas import orchestrator, participant
+from streams.liveness import GroupOffsets, Liveness, install_watchdog
+from streams.sagas import clock, orchestrator, participant
 from streams.sagas.enabled import Sagas, enabled
 from streams.sagas.handlers import Handler
+from streams.sagas.handover import GROUP_PREFIX
+from streams.sagas.pipeline import PipelineProbe, Route
 from streams.sagas.retention import Housekeeping
 from streams.sagas.topics import ROUTED_PREFIX, commands_topic, replies_topic
 from streams.topic_retention import redelivery_keep_seconds
@@ -45,6 +47,7 @@ class SagaWorkerSettings:
     timeout_scale: float = 1.0      # multiplies every step timeout of the saga definitions
     stall_restart: float = 60.0     # restart in place after a partition is behind this long without progress
     housekeeping_every: float = 30.0  # purge published outbox rows and expired inbox rows this often
+    connect_url: str | None = None  # Kafka Connect's REST API: whether a step's capture connectors run
 
 
 def _raw(message) -> RawMessage:
@@ -185,17 +188,48 @@ class SagaApp:
         async def tick() -> None:
             await run_durably(name, db, work, self.liveness)
 
+    def probe(self, own_topics: set[str]) -> PipelineProbe:
+        """Asks the pipeline before a step times out; `own_topics`: where this worker's answers
+        arrive (a backlog there is a delay of the pipeline, not of the participant)."""
+        offsets = GroupOffsets(self.app, self.ws.kafka)
+
+        async def own_backlog() -> int:
+            ends, starts = await offsets.read()
+            return sum(n for (topic, _), n in self.liveness.behind(ends, starts).items() if topic in own_topics)
+
+        return PipelineProbe(self.ws.kafka, self.ws.connect_url, own_backlog)
+
+    def scan(self, scanner: str, work: Callable[[psycopg.AsyncConnection, float, float], Awaitable[object]]) -> None:
+        """A timeout scan: `work(conn, now, gap)`, where gap is how long this scanner was away (its
+        clock is in the database, so a restart knows), 0 when it ticked recently."""
+        async def tick(conn: psycopg.AsyncConnection) -> None:
+            now = time.time()
+            async with conn.transaction():
+                gap = await clock.tick(conn, scanner, now)
+            await work(conn, now, gap)
+
+        self.every(scanner, tick)
+
     def done(self) -> faust.App:
         hk = install_housekeeping(self.app, self.ws, self.service, self.topics, self.liveness)
         health_page(self.app, self.liveness, self.ws.kafka, lambda: {"housekeeping": hk.stats()})
         return self.app
 
 
-def command_handler(handlers: dict[str, Handler]) -> Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[None]]:
+def arrived_since(msg: RawMessage, up_since: float) -> bool:
+    """Did the message reach its topic while this worker was running (its broker timestamp)?"""
+    return msg.timestamp is not None and msg.timestamp >= up_since
+
+
+def command_handler(handlers: dict[str, Handler],
+                    up_since: float | None = None) -> Callable[[psycopg.AsyncConnection, RawMessage], Awaitable[None]]:
     """A participant's message handler: the outbox envelope parsed at the edge, then `participant.handle`."""
+    started = time.time() if up_since is None else up_since
+
     async def handle(conn: psycopg.AsyncConnection, msg: RawMessage) -> None:
         envelope = parse_outbox(msg.key, msg.value, list(msg.headers))
-        await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload))
+        await participant.handle(conn, handlers, SagaCommand.model_validate(envelope.payload),
+                                 arrived_while_up=arrived_since(msg, started))
 
     return handle
 
@@ -206,24 +240,53 @@ def create_participant_app(service: str, ws: SagaWorkerSettings) -> faust.App:
     return saga.done()
 
 
+DEADLINES_MISSED = ("SELECT count(*) FILTER (WHERE kind = 'timed_out'), count(*) FILTER (WHERE kind = 'delayed'), "
+                    "count(DISTINCT saga_id) FILTER (WHERE kind = 'delayed') FROM saga_events "
+                    "WHERE kind IN ('timed_out', 'delayed')")
+
+
 def saga_metrics(app: faust.App, dsn: str) -> None:
     """`cdc_sagas{state=...}` read from the orchestrator's database at each scrape; alert on
-    cdc_sagas{state="FAILED"} above a threshold (quarantined sagas need a person)."""
+    cdc_sagas{state="FAILED"} above a threshold (quarantined sagas need a person).
+    `cdc_saga_deadlines_missed{cause=participant_timeout|infrastructure_delay}` tells an outage
+    (deadlines moved) from a participant that did not answer (resent, then compensated)."""
     registry = CollectorRegistry()
     gauge = Gauge("cdc_sagas", "Saga instances by state", ["state"], registry=registry)
+    missed = Gauge("cdc_saga_deadlines_missed", "Step deadlines that passed, by cause: the participant's "
+                   "(timed out: resent or compensated) or the pipeline's (the deadline moved)", ["cause"],
+                   registry=registry)
+    delayed = Gauge("cdc_saga_delayed_sagas", "Sagas whose deadline moved for the pipeline at least once",
+                    registry=registry)
 
     @app.page("/metrics")
     async def metrics(web, request):
         async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=5) as conn:
             cur = await conn.execute("SELECT state, count(*) FROM saga_instances GROUP BY state")
             counts = dict(await cur.fetchall())
+            cur = await conn.execute(DEADLINES_MISSED)
+            timeouts, delays, delayed_sagas = await cur.fetchone() or (0, 0, 0)
         for state in ("RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"):
             gauge.labels(state).set(counts.get(state, 0))
+        missed.labels("participant_timeout").set(timeouts)
+        missed.labels("infrastructure_delay").set(delays)
+        delayed.set(delayed_sagas)
         return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
 
 
 def sagas_of(ws: SagaWorkerSettings) -> Sagas:
     return enabled(ws.timeout_scale)
+
+
+def connector_of(service: str) -> str:
+    return current().service(service).connector
+
+
+def orchestrated_routes(sagas: Sagas) -> dict[str, Route]:
+    """Per participant: its command leaves through the saga store's connector, its reply through
+    its own; its group reads its commands topic."""
+    store = connector_of(SAGA_STORE)
+    return {p: Route((store, connector_of(p)), GROUP_PREFIX["orchestration"] + p, (commands_topic(p),))
+            for p in sagas.participants("orchestration")}
 
 
 def agent_name(topic: str) -> str:
@@ -245,9 +308,17 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
         event = parse_outbox(msg.key, msg.value, list(msg.headers))
         await orchestrator.on_reply(conn, sagas, SagaReply.model_validate(event.payload), time.time())
 
-    async def scan(conn: psycopg.AsyncConnection) -> None:
+    probe = saga.probe({replies_topic(p.name) for p in sagas.plugins})
+    routes = orchestrated_routes(sagas)
+    store_slot = current().service(SAGA_STORE).slot
+
+    async def scan(conn: psycopg.AsyncConnection, now: float, gap: float) -> None:
         for defn in sagas.definitions:
-            await orchestrator.scan_timeouts(conn, defn, time.time())
+            if gap:
+                await orchestrator.shift_deadlines(conn, defn, gap)
+            due = await orchestrator.due_participants(conn, defn, now)
+            delays = {p: await probe.delay(routes[p]) for p in due}
+            await orchestrator.scan_timeouts(conn, defn, now, delays=delays, slot=store_slot)
 
     saga_metrics(saga.app, ws.dsn)
     for topic in sagas.start_topics:
@@ -255,5 +326,5 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
     for name in (p.name for p in sagas.plugins):
         saga.consume(replies_topic(name), agent_name(replies_topic(name)), on_reply)
     # durable timeouts: the deadlines are in the database, any orchestrator worker may scan them
-    saga.every("timeouts", scan)
+    saga.scan("timeouts", scan)
     return saga.done()

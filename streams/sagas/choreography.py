@@ -22,10 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.saga import Action, SagaEvent
+from streams.sagas.deadlines import delay_detail, postponed, timeout_detail
 from streams.sagas.definition import SagaDefinition
 from streams.sagas.machine import step_timeout
 
 WAITING, ANSWERED, ABANDONED, FAILED = "waiting", "answered", "abandoned", "failed"
+RETRY_AFTER_FAILURE = "tried again after its back-off"
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,9 @@ def _event(defn: SagaDefinition, w: Watch, kind: str, now: float, reason: str | 
 
 
 def _resend(defn: SagaDefinition, w: Watch, now: float, attempt: int) -> tuple[list[Watch], list[SagaEvent]]:
+    backoff_over = w.retry_pending  # a failed compensation tried again: not a timeout
     w = replace(w, attempt=attempt, deadline=now + step_timeout(defn, w.step, attempt), retry_pending=False)
-    return [w], [_event(defn, w, "resend", now)]
+    return [w], [_event(defn, w, "resend", now, RETRY_AFTER_FAILURE if backoff_over else None)]
 
 
 def _quarantine(defn: SagaDefinition, w: Watch, now: float, why: str) -> tuple[list[Watch], list[SagaEvent]]:
@@ -136,6 +139,24 @@ def on_answer(defn: SagaDefinition, w: Watch, e: SagaEvent, now: float) -> tuple
         backoff = step_timeout(defn, w.step, w.attempt)
         return [replace(w, attempt=w.attempt + 1, deadline=now + backoff, retry_pending=True, reason=why)], []
     return [replace(w, state=ANSWERED)], []
+
+
+def on_delay(defn: SagaDefinition, w: Watch, now: float, why: str) -> tuple[list[Watch], list[SagaEvent]] | None:
+    """The watch is due but the pipeline, not the neighbour, may hold the answer: move its deadline
+    (a whole step timeout from now) and say so. None: it cannot move (a failed compensation's
+    back-off is a timer, not a wait), so `on_due` decides."""
+    if w.state != WAITING or now < w.deadline or w.retry_pending:
+        return None
+    moved = postponed(now, step_timeout(defn, w.step, w.attempt), None)
+    if moved is None:
+        return None
+    w = replace(w, deadline=moved)
+    return [w], [delay_event(defn, w, now, why)]
+
+
+def delay_event(defn: SagaDefinition, w: Watch, now: float, why: str) -> SagaEvent:
+    """The watch's deadline moved (an infrastructure delay): for the saga's timeline."""
+    return _event(defn, w, "delay", now, why)
 
 
 def on_due(defn: SagaDefinition, w: Watch, now: float) -> tuple[list[Watch], list[SagaEvent]]:
@@ -195,7 +216,12 @@ def timeline_entries(defn: SagaDefinition, e: SagaEvent) -> list[tuple[str, int,
     elif e.kind == "outcome":
         rows.append(("replied", e.step, step.name, e.action, f"{e.outcome}{': ' + e.reason if e.reason else ''}"))
     elif e.kind == "abandon":
-        rows.append(("timed_out", e.step, step.name, "action", "no answer: compensate it if it never acted"))
+        rows.append(("timed_out", e.step, step.name, "action",
+                     timeout_detail("no answer: compensate it if it never acted")))
+    elif e.kind == "resend" and e.reason != RETRY_AFTER_FAILURE:
+        rows.append(("timed_out", e.step, step.name, e.action, timeout_detail(f"no answer to attempt {e.attempt - 1}")))
+    elif e.kind == "delay":
+        rows.append(("delayed", e.step, step.name, e.action, delay_detail(e.reason or "")))
     elif e.kind == "quarantine":
         rows.append(("quarantined", e.step, step.name, e.action, e.reason or ""))
     ask = ask_of(defn, e)

@@ -4,6 +4,7 @@ participant logic (inbox, effect, event in the outbox) and keeps a watch on what
 event asks next. A timer resends, gives up or quarantines due watches (FOR UPDATE SKIP LOCKED)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import psycopg
@@ -19,8 +20,10 @@ from streams.sagas.enabled import Sagas
 from streams.sagas.machine import step_timeout
 from streams.sagas.orchestrator import saga_id_for
 from streams.sagas.plugin import SagaPlugin
+from streams.sagas.retention import lsn
 from streams.sagas.topics import events_aggregate, events_topic
 
+NOT_CAPTURED = "its ask is not captured yet (the asker's slot has not confirmed it)"
 WATCH_COLUMNS = ("saga_id, step, phase, attempt, extract(epoch FROM deadline), payload, state, retry_pending, "
                  "cancel_only, reason")
 
@@ -74,37 +77,61 @@ def _watch(row: tuple) -> Watch:
     return Watch(saga_id, step, phase, attempt, float(deadline), payload, state, retry_pending, cancel_only, reason)
 
 
-async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False) -> None:
+async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False,
+                      sent_lsn: str | None = None) -> None:
+    """`sent_lsn`: where in the WAL the ask it waits on was written (None: not known, or read back
+    from its topic): until the connector's slot confirms it, the ask is not captured."""
     conflict = ("DO NOTHING" if keep_existing else
                 "DO UPDATE SET attempt = EXCLUDED.attempt, deadline = EXCLUDED.deadline, state = EXCLUDED.state, "
-                "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp()")
+                "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp(), "
+                "sent_lsn = EXCLUDED.sent_lsn")
     await conn.execute(
         "INSERT INTO saga_watches (saga_id, step, phase, attempt, deadline, payload, state, retry_pending, "
-        "cancel_only, reason, saga_type) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "cancel_only, reason, saga_type, sent_lsn) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         f"ON CONFLICT (saga_id, step, phase) {conflict}",
         (w.saga_id, w.step, w.phase, w.attempt, datetime.fromtimestamp(w.deadline, tz=UTC), Jsonb(w.payload), w.state,
-         w.retry_pending, w.cancel_only, w.reason, defn.name))
+         w.retry_pending, w.cancel_only, w.reason, defn.name, sent_lsn))
+
+
+async def _wal_position(conn: psycopg.AsyncConnection, slot: str | None) -> str | None:
+    """Past what this transaction wrote so far (only asked when a slot is there to compare with)."""
+    if slot is None:
+        return None
+    cur = await conn.execute("SELECT pg_current_wal_insert_lsn()::text")
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def _confirmed(conn: psycopg.AsyncConnection, slot: str) -> int | None:
+    """What the connector's slot has confirmed (None: no such slot, so nothing is captured)."""
+    cur = await conn.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+    row = await cur.fetchone()
+    return lsn(row[0]) if row and row[0] else None
 
 
 async def _emit(conn: psycopg.AsyncConnection, me: str, e: SagaEvent) -> None:
     await outbox.write_async(conn, events_aggregate(me), e.saga_id, f"Saga{e.kind.capitalize()}", e.model_dump())
 
 
-async def _publish_outcome(conn: psycopg.AsyncConnection, defn: SagaDefinition, me: str, e: SagaEvent) -> None:
+async def _publish_outcome(conn: psycopg.AsyncConnection, defn: SagaDefinition, me: str, e: SagaEvent,
+                           slot: str | None) -> None:
     """My step's event, and the watch on what it asks next: one transaction."""
     await _emit(conn, me, e)
     w = choreography.watch_for(defn, e)
-    if w is not None:
-        await _save_watch(conn, defn, w, keep_existing=True)  # a repeated event does not reset a watch
+    if w is not None:  # a repeated event does not reset a watch
+        await _save_watch(conn, defn, w, keep_existing=True, sent_lsn=await _wal_position(conn, slot))
 
 
 class Participant:
     """One participant service in every enabled saga it takes part in."""
 
-    def __init__(self, sagas: Sagas, me: str) -> None:
+    def __init__(self, sagas: Sagas, me: str, slot: str | None = None) -> None:
         self.sagas, self.me, self.handlers = sagas, me, sagas.handlers(me)
+        self.slot = slot  # my connector's replication slot: has it captured what I asked?
 
-    async def on_event(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float) -> None:
+    async def on_event(self, conn: psycopg.AsyncConnection, e: SagaEvent, now: float,
+                       arrived_while_up: bool = False) -> None:
+        """`arrived_while_up`: the event reached its topic while this worker ran (see participant.handle)."""
         defn = self.sagas.definition(e.saga)
         async with conn.transaction():
             await self._answer_watches(conn, defn, e, now)
@@ -114,7 +141,7 @@ class Participant:
                     await _save_watch(conn, defn, w, keep_existing=True)
             ask = choreography.ask_of(defn, e)
             if ask is not None and participant_of(defn, ask.step) == self.me:
-                await self._act(conn, defn, e, ask, now)
+                await self._act(conn, defn, e, ask, now, arrived_while_up)
 
     async def _answer_watches(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent,
                               now: float) -> None:
@@ -136,7 +163,7 @@ class Participant:
                                                 state=choreography.ANSWERED), keep_existing=True)
 
     async def _act(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent, ask: choreography.Ask,
-                   now: float) -> None:
+                   now: float, arrived_while_up: bool = False) -> None:
         step = defn.steps[ask.step]
         if ask.cancel_only:
             await participant.lock_step(conn, e.saga_id, ask.step)
@@ -152,23 +179,63 @@ class Participant:
 
         async def publish(conn: psycopg.AsyncConnection, cmd: SagaCommand, reply: SagaReply) -> None:
             await _publish_outcome(conn, defn, self.me, choreography.outcome_event(
-                defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, e.payload, now))
+                defn, cmd.saga_id, cmd.step, cmd.action, reply.outcome, reply.reason, cmd.attempt, e.payload, now),
+                self.slot)
 
-        await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False)
+        await participant.handle(conn, self.handlers, cmd, now, publish, answer_repeats=False,
+                                 arrived_while_up=arrived_while_up)
 
-    async def scan_watches(self, conn: psycopg.AsyncConnection, now: float, limit: int = 100) -> int:
-        """Due watches, taken by whichever worker of this participant locks them first."""
+    async def due_asked(self, conn: psycopg.AsyncConnection, now: float) -> set[str]:
+        """Participants whose due watches the scan will judge (the pipeline is asked about them
+        first, outside the scan's transaction: the checks may take seconds while the broker is away)."""
+        cur = await conn.execute("SELECT DISTINCT saga_type, step FROM saga_watches WHERE state = 'waiting' "
+                                 "AND deadline < to_timestamp(%s) AND NOT retry_pending", (now,))
+        return {participant_of(self.sagas.definition(t), step) for t, step in await cur.fetchall()}
+
+    async def shift_watches(self, conn: psycopg.AsyncConnection, gap: float, now: float) -> int:
+        """This participant's watch scan was away for `gap` seconds: every waiting deadline moves
+        by as much, and each saga's timeline hears why."""
+        async with conn.transaction():
+            cur = await conn.execute(f"UPDATE saga_watches SET deadline = deadline + make_interval(secs => %s), "
+                                     f"updated_at = clock_timestamp() WHERE state = 'waiting' "
+                                     f"RETURNING saga_type, {WATCH_COLUMNS}", (gap,))
+            moved = await cur.fetchall()
+            for row in moved:
+                defn, w = self.sagas.definition(row[0]), _watch(row[1:])
+                await _emit(conn, self.me, choreography.delay_event(
+                    defn, w, now, f"the watch of {self.me} was away {gap:.1f}s"))
+        return len(moved)
+
+    async def scan_watches(self, conn: psycopg.AsyncConnection, now: float, limit: int = 100,
+                           delays: Mapping[str, str | None] | None = None) -> int:
+        """Due watches, taken by whichever worker of this participant locks them first. `delays`:
+        per asked participant, why the pipeline may hold its answer (None: healthy); such a watch's
+        deadline moves instead, as does one whose ask my connector has not captured yet. Without
+        `delays`, every due watch is handled as due."""
         handled = 0
         async with conn.transaction():
-            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS} FROM saga_watches WHERE state = 'waiting' "
-                                     "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
-                                     (now, limit))
+            confirmed = await _confirmed(conn, self.slot) if self.slot is not None else None
+            cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS}, sent_lsn FROM saga_watches "
+                                     "WHERE state = 'waiting' AND deadline < to_timestamp(%s) ORDER BY deadline "
+                                     "LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))
             for row in await cur.fetchall():
-                defn, w = self.sagas.definition(row[0]), _watch(row[1:])
-                watches, events = choreography.on_due(defn, w, now)
-                for nw in watches:
-                    await _save_watch(conn, defn, nw)
-                for ev in events:
+                defn, w, sent_lsn = self.sagas.definition(row[0]), _watch(row[1:-1]), row[-1]
+                # no slot named: not checked; no slot found: nothing is captured
+                uncaptured = (self.slot is not None and sent_lsn is not None
+                              and (confirmed is None or lsn(str(sent_lsn)) > confirmed))
+                asked = participant_of(defn, w.step)
+                moved = None
+                if delays is not None and not w.retry_pending:
+                    if asked not in delays:
+                        continue  # came due after the pipeline was asked: the next scan takes it
+                    why = delays[asked] or (NOT_CAPTURED if uncaptured else None)
+                    moved = choreography.on_delay(defn, w, now, why) if why is not None else None
+                watches, events = moved if moved is not None else choreography.on_due(defn, w, now)
+                for ev in events:  # first: a new ask's WAL position must be past it
                     await _emit(conn, self.me, ev)
+                if any(ev.kind in ("resend", "abandon") for ev in events):
+                    sent_lsn = await _wal_position(conn, self.slot)
+                for nw in watches:
+                    await _save_watch(conn, defn, nw, sent_lsn=sent_lsn if nw.state == choreography.WAITING else None)
                 handled += 1
         return handled

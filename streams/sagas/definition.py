@@ -29,6 +29,8 @@ class SagaDefinition(BaseModel):
     steps: tuple[Step, ...] = Field(min_length=2)
     compensation_retries: int = Field(default=5, ge=0)
     max_timeout_s: float = Field(default=60.0, gt=0)
+    # the business's limit for the whole saga, from its start: pipeline delays never move it (None: no limit)
+    deadline_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> SagaDefinition:
@@ -71,7 +73,9 @@ class SagaDefinition(BaseModel):
     def scaled(self, factor: float) -> SagaDefinition:
         """The same saga with every timeout multiplied (tests shorten them; slow sites lengthen them)."""
         steps = tuple(s.model_copy(update={"timeout_s": s.timeout_s * factor}) for s in self.steps)
-        return self.model_copy(update={"steps": steps, "max_timeout_s": self.max_timeout_s * factor})
+        deadline = self.deadline_s * factor if self.deadline_s is not None else None
+        return self.model_copy(update={"steps": steps, "max_timeout_s": self.max_timeout_s * factor,
+                                       "deadline_s": deadline})
 
     def index(self, name: str) -> int:
         for i, s in enumerate(self.steps):

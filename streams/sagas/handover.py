@@ -40,7 +40,7 @@ def _committed(kafka: KafkaAccess, group: str, topic: str, partitions: list[int]
     c = Consumer(kafka.config(**{"group.id": group, "enable.auto.commit": False}))
     try:
         return {tp.partition: tp.offset for tp in c.committed([TopicPartition(topic, p) for p in partitions],
-                                                                timeout=10)}
+                                                                timeout=30)}
     finally:
         c.close()
 
@@ -55,7 +55,7 @@ def hand_over_starts(kafka: KafkaAccess, mode: str, name: str) -> None:
 
 def _hand_over(kafka: KafkaAccess, topic: str, group: str, other_group: str, other: str) -> None:
     admin = AdminClient(kafka.config())
-    meta = admin.list_topics(topic, timeout=10).topics.get(topic)
+    meta = admin.list_topics(topic, timeout=30).topics.get(topic)
     if meta is None or meta.error is not None:
         return
     partitions = sorted(meta.partitions)

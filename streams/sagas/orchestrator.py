@@ -4,6 +4,7 @@ state, writes the commands to the orchestrator's outbox and appends to the saga'
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from schemas.saga import SagaReply
 from services import outbox
-from streams.sagas import machine
+from streams.sagas import deadlines, machine
 from streams.sagas.definition import SagaDefinition
 from streams.sagas.enabled import Sagas
 from streams.sagas.machine import SagaState, SagaStatus, Transition
@@ -37,10 +38,6 @@ async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: Sag
                 kind: str, detail: str | None = None) -> None:
     s = t.state
     deadline = datetime.fromtimestamp(s.deadline, tz=UTC) if s.deadline else None
-    await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, deadline = %s, "
-                       "completed = %s, reason = %s, retry_pending = %s, updated_at = clock_timestamp() WHERE id = %s",
-                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason,
-                        s.retry_pending, s.saga_id))
     if kind != "sent":
         step_name = defn.steps[before.step].name if before else None
         await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
@@ -52,6 +49,12 @@ async def _save(conn: psycopg.AsyncConnection, defn: SagaDefinition, before: Sag
         await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
                            "VALUES (%s, 'sent', %s, %s, %s, %s)",
                            (s.saga_id, cmd.step, cmd.step_name, cmd.action, f"{cmd.name} attempt {cmd.attempt}"))
+    # after the commands: sent_lsn is past them in the WAL, captured once the connector's slot confirms it
+    await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, deadline = %s, "
+                       "completed = %s, reason = %s, retry_pending = %s, updated_at = clock_timestamp(), "
+                       "sent_lsn = CASE WHEN %s THEN pg_current_wal_insert_lsn() ELSE sent_lsn END WHERE id = %s",
+                       (s.status.value, s.step, s.phase, s.attempt, deadline, list(s.completed), s.reason,
+                        s.retry_pending, bool(t.commands), s.saga_id))
     if s.status.terminal and (before is None or not before.status.terminal):
         await conn.execute("INSERT INTO saga_events (saga_id, kind, detail) VALUES (%s, 'ended', %s)",
                            (s.saga_id, f"{s.status.value}{': ' + s.reason if s.reason else ''}"))
@@ -95,18 +98,79 @@ async def on_reply(conn: psycopg.AsyncConnection, sagas: Sagas, reply: SagaReply
     return True
 
 
-async def scan_timeouts(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float, limit: int = 100) -> int:
-    """Sagas whose command timed out, taken by whichever worker locks them first."""
+async def due_participants(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float) -> set[str]:
+    """Participants some due saga waits for (the timeout scan asks the pipeline about them first,
+    outside its transaction: the checks may take seconds while the broker is away)."""
+    cur = await conn.execute("SELECT DISTINCT step FROM saga_instances WHERE state IN ('RUNNING', 'COMPENSATING') "
+                             "AND saga_type = %s AND deadline < to_timestamp(%s) AND NOT retry_pending",
+                             (defn.name, now))
+    return {defn.steps[step].participant for (step,) in await cur.fetchall()}
+
+
+async def shift_deadlines(conn: psycopg.AsyncConnection, defn: SagaDefinition, gap: float) -> int:
+    """The orchestrator was away for `gap` seconds: every pending deadline moves by as much, and
+    each saga's timeline says why."""
+    async with conn.transaction():
+        cur = await conn.execute("UPDATE saga_instances SET deadline = deadline + make_interval(secs => %s) "
+                                 "WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
+                                 "RETURNING id, step, phase", (gap, defn.name))
+        moved = await cur.fetchall()
+        detail = deadlines.delay_detail(f"the orchestrator was away {gap:.1f}s")
+        for sid, step, phase in moved:
+            await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
+                               "VALUES (%s, 'delayed', %s, %s, %s, %s)",
+                               (sid, step, defn.steps[step].name, phase, detail))
+    return len(moved)
+
+
+NOT_CAPTURED = "its command is not captured yet (the saga store's slot has not confirmed it)"
+# sent_lsn past what the connector's slot confirmed (or no slot at all): the message is still in the outbox
+UNCAPTURED = ("coalesce(sent_lsn > (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s), "
+              "sent_lsn IS NOT NULL)")
+
+
+async def scan_timeouts(conn: psycopg.AsyncConnection, defn: SagaDefinition, now: float, limit: int = 100,
+                        delays: Mapping[str, str | None] | None = None, slot: str | None = None) -> int:
+    """Sagas whose command timed out, taken by whichever worker locks them first. `delays`: per
+    participant, why the pipeline may hold its answer (None: healthy); a saga waiting on a delayed
+    participant, or whose command its connector (`slot`) has not captured yet, gets its deadline
+    moved instead. Without `delays`, every due saga times out."""
     handled = 0
     async with conn.transaction():
         cur = await conn.execute(
-            f"SELECT {COLUMNS} FROM saga_instances WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
+            f"SELECT {COLUMNS}, extract(epoch FROM created_at), {UNCAPTURED} FROM saga_instances "
+            "WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
             "AND deadline < to_timestamp(%s) ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED",
-            (defn.name, now, limit))
+            (slot, defn.name, now, limit))
         for row in await cur.fetchall():
-            state = _state(row)
+            state, started, uncaptured = _state(row[:-2]), float(row[-2]), slot is not None and row[-1]
+            participant = defn.steps[state.step].participant
+            if delays is not None and not state.retry_pending:
+                if participant not in delays:
+                    continue  # came due after the pipeline was asked: the next scan takes it
+                why = delays[participant] or (NOT_CAPTURED if uncaptured else None)
+                if why is not None and await _postpone(conn, defn, state, started, now, why):
+                    handled += 1
+                    continue
             t = machine.on_timeout(defn, state, now)
             if t.state != state:
-                await _save(conn, defn, state, t, "timed_out", f"no reply to attempt {state.attempt}")
+                detail = deadlines.timeout_detail(f"no reply to attempt {state.attempt}")
+                await _save(conn, defn, state, t, "timed_out", detail)
                 handled += 1
     return handled
+
+
+async def _postpone(conn: psycopg.AsyncConnection, defn: SagaDefinition, state: SagaState, started: float,
+                    now: float, why: str) -> bool:
+    """Move the deadline (an infrastructure delay); False when the business deadline forbids it."""
+    business = started + defn.deadline_s if defn.deadline_s is not None else None
+    moved = deadlines.postponed(now, machine.step_timeout(defn, state.step, state.attempt), business)
+    if moved is None:
+        return False
+    await conn.execute("UPDATE saga_instances SET deadline = to_timestamp(%s), updated_at = clock_timestamp() "
+                       "WHERE id = %s", (moved, state.saga_id))
+    await conn.execute("INSERT INTO saga_events (saga_id, kind, step, step_name, action, detail) "
+                       "VALUES (%s, 'delayed', %s, %s, %s, %s)",
+                       (state.saga_id, state.step, defn.steps[state.step].name, state.phase,
+                        deadlines.delay_detail(why)))
+    return True

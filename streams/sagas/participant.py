@@ -8,6 +8,10 @@ effect and its reply (through the outbox) commit together or not at all.
 - An action past its deadline that never ran is dropped: no effect, no inbox row, no reply. The
   asker's timeout decides (resend with a new deadline, or give up and compensate); recording a
   refusal would refuse every resend too, so a participant that is only behind would fail sagas.
+  Unless it reached the topic while this participant was running: then it is late because of the
+  pipeline (capture, the backlog), and the asker, which saw the participant alive, moved its
+  deadline and still waits (streams/sagas/deadlines.py); it acts. Should the asker have given up
+  meanwhile, the compensation behind it on the same partition undoes it.
 - A refused action is final; a failed compensation is not: its resend runs it again."""
 from __future__ import annotations
 
@@ -58,15 +62,17 @@ async def _record(conn: psycopg.AsyncConnection, cmd: SagaCommand, action: str, 
 
 async def handle(conn: psycopg.AsyncConnection, handlers: dict[str, Handler], cmd: SagaCommand,
                  now: float | None = None, publish: Publish = reply_to_orchestrator,
-                 answer_repeats: bool = True) -> SagaReply | None:
+                 answer_repeats: bool = True, arrived_while_up: bool = False) -> SagaReply | None:
     """`answer_repeats=False`: a repeated command publishes nothing (its first answer is in the
     outbox already, durable); the choreography needs it, or every repeat would ripple down the saga.
-    Returns None for an expired action that was dropped."""
+    `arrived_while_up`: the message reached its topic after this participant started, so a late
+    action is the pipeline's delay, not a sign the asker gave up. Returns None for an expired
+    action that was dropped."""
     now = time.time() if now is None else now
     async with conn.transaction():
         await lock_step(conn, cmd.saga_id, cmd.step)
         done = await _recorded(conn, cmd, cmd.action)
-        if done is None and cmd.action == "action" and now > cmd.deadline:
+        if done is None and cmd.action == "action" and now > cmd.deadline and not arrived_while_up:
             return None
         repeat = done is not None and not (cmd.action == "compensation" and done[0] == "failed")
         if done is not None and repeat:

@@ -1,5 +1,6 @@
-"""Saga timeouts on the real stack, in both modes: a participant down past the timeout, and a
-compensation that fails for good."""
+"""Saga timeouts on the real stack, in both modes: a participant down past the timeout (with the
+pipeline healthy: a participant timeout, compensated), and a compensation that fails for good.
+Outages of the pipeline itself: test_saga_outages.py."""
 from __future__ import annotations
 
 import os
@@ -33,6 +34,14 @@ def _sent(env, order_id: int, step_name: str, action: str) -> list[tuple]:
                 "ORDER BY e.at, e.id", (str(order_id), step_name, action))
 
 
+def _missed(env, order_id: int, step_name: str) -> list[tuple]:
+    """(kind, detail) of the step's missed deadlines: timed out (participant) or delayed (pipeline)."""
+    return rows(env["ORCHESTRATOR_OBSERVER_URL"],
+                "SELECT e.kind, e.detail FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
+                "WHERE s.payload->>'order_id' = %s AND e.kind IN ('timed_out', 'delayed') AND e.step_name = %s "
+                "ORDER BY e.at, e.id", (str(order_id), step_name))
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_env, tmp_path, unique, mode):
     """Inventory is down: the saga resends, gives up, compensates (the reservation too, as it may
@@ -50,6 +59,13 @@ def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_en
         # Exact, not a bound: inventory is down, so no answer can cut the resends short or add one.
         resent = _sent(stack_env, order_id, "reserve_stock", "action")
         assert len(resent) == RESERVE.retries + 1, f"ReserveStock asked once and resent {RESERVE.retries} times: {resent}"
+        # the pipeline was healthy, only the participant was down: its timeout, not an infrastructure delay
+        missed = _missed(stack_env, order_id, "reserve_stock")
+        assert missed and missed[-1][0] == "timed_out" and missed[-1][1].startswith("participant timeout"), missed
+        assert not any(kind == "delayed" and "inventory" in detail for kind, detail in missed), missed
+        port = workers[coordinator(mode)].port
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'cdc_saga_deadlines_missed{cause="participant_timeout"}' in metrics, metrics
         workers["inventory"] = saga_worker("inventory", mode, stack_env, tmp_path, FAST)  # back, old messages waiting
         assert finish(stack_env, order_id) == ("COMPENSATED", "REJECTED")
         r = records(stack_env, order_id, sku)
