@@ -45,7 +45,7 @@ def create_app(model: ReadModel, ws: ReadModelSettings) -> faust.App:
     app = new_app(model.group_id, ws.kafka, ws.web_port, ws.session_timeout, ws.batch_max)
     app.conf.topic_partitions = model.partitions
     app.conf.stream_recovery_delay = 0.5   # recover the tables as soon as the partitions are assigned
-    app.conf.Table = SourcePartitionTable
+    app.conf.Table = SourcePartitionTable  # type: ignore[assignment]  # Faust types the setting loosely
     # keys and values as JSON (Faust's default without a type): str keys, [count, position] values
     tables = {name: app.Table(name, default=None, partitions=model.partitions, help=f"{model.name} counter {name}")
               for name in model.counters}
