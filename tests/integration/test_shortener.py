@@ -46,7 +46,7 @@ class ReadModelWorker:
                  "--session-timeout", "6"], cwd=REPO, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
-    def wait_healthy(self, timeout: float = 90) -> None:
+    def wait_healthy(self, timeout: float = 240) -> None:
         def fetch():
             if self.proc.poll() is not None:
                 raise AssertionError(f"read model worker exited {self.proc.returncode}:\n{self.tail()}")
@@ -119,7 +119,7 @@ def figures(env, ids: list[int]) -> dict[str, tuple[set, set]]:
     return found
 
 
-def assert_exact(env, ids: list[int], timeout: float = 90) -> dict:
+def assert_exact(env, ids: list[int], timeout: float = 240) -> dict:
     def differences():
         return {k: {"group by only": sorted(a - b)[:5], "read model only": sorted(b - a)[:5]}
                 for k, (a, b) in figures(env, ids).items() if a != b}
@@ -173,7 +173,7 @@ def test_kill_9_of_the_worker_mid_load_then_a_restart_is_exact(stack_env, worker
     finally:
         thread.join()
     assert at_kill < 360, f"the kill came after the load ({at_kill} clicks folded): not mid-load"
-    exact = assert_exact(stack_env, ids, timeout=180)
+    exact = assert_exact(stack_env, ids)
     assert sum(n for _, n in exact["totals"][0]) == result["r"].offered == 360
 
 
