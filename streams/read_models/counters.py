@@ -23,6 +23,8 @@ def apply(tables: Mapping[str, MutableMapping[str, list[int]]], counts: Iterable
         if last < position:
             table[c.key] = [count + 1, position]
             moved += 1
+        else:  # written again all the same: a value ahead of its changelog (a batch cut short) becomes durable
+            table[c.key] = [count, last]
         touched.setdefault(c.table, set()).add(c.key)
     return moved
 

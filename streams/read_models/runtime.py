@@ -16,12 +16,13 @@ from streams.deadletter import DeadLetterPublisher, RawMessage
 from streams.durable import EXIT_UNAPPLIABLE, Database
 from streams.faust_app import new_app
 from streams.health import WorkerState
-from streams.liveness import Liveness, install_watchdog
+from streams.liveness import Liveness, install_watchdog, restart_in_place
 from streams.read_models.batch import ReadModelBatch
 from streams.read_models.plugin import ReadModel
-from streams.read_models.tables import SOURCE_PARTITION, SourcePartitionTable
+from streams.read_models.tables import DELIVERIES, SOURCE_PARTITION, SourcePartitionTable, delivered
 
 log = logging.getLogger(__name__)
+CHANGELOG_TIMEOUT_S = 60.0   # a batch whose changelog records are not all in the broker by then is not acknowledged
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,19 @@ def create_app(model: ReadModel, ws: ReadModelSettings) -> faust.App:
             partitions = {(m.topic, m.partition) for m in messages}
             assert len(partitions) == 1, f"isolated partitions gave one actor {partitions}"
             SOURCE_PARTITION.set(messages[0].partition)
+            deliveries: list = []
+            DELIVERIES.set(deliveries)
             try:
                 outcome = await batch.process(messages)
-                await app.producer.flush()   # every table change in its changelog before the offsets move
+                await app.producer.flush()   # hands the buffered changelog records to the client ...
             except Exception as exc:  # noqa: BLE001 - nothing acknowledged: redelivered after the restart
                 log.critical("read model %s cannot go on: %s. Exiting without acknowledging.", model.name, exc)
                 logging.shutdown()
                 os._exit(EXIT_UNAPPLIABLE)
+            try:
+                await delivered(deliveries, CHANGELOG_TIMEOUT_S)   # ... and the broker took every one
+            except Exception as exc:  # noqa: BLE001 - a fresh process recovers the tables and gets the batch again
+                restart_in_place(f"changelog records of {model.name} not delivered ({exc!r}); batch not acknowledged")
             for event in events:
                 await stream.ack(event)
             last: dict[tuple[str, int], int] = {}
