@@ -84,7 +84,8 @@ def create_app(model: ReadModel, ws: ReadModelSettings) -> faust.App:
             state.record(outcome, last)
             liveness.acknowledged(last)
 
-    install_watchdog(app, liveness, ws.kafka)
+    # the changelogs' partitions are assigned too (table recovery) but never acknowledged: not a stall
+    install_watchdog(app, liveness, ws.kafka, frozenset(model.sources))
 
     @app.page("/healthz")
     async def healthz(web, request):
