@@ -61,8 +61,9 @@ def empty_changelogs(kafka: KafkaAccess, model: ReadModel) -> None:
     marks = _watermarks(kafka, model.changelog_topics)
     tps = [TopicPartition(t, p, high) for (t, p), (_, high) in marks.items() if high > 0]
     if tps:
-        for fut in AdminClient(kafka.config()).delete_records(tps).values():
-            fut.result(timeout=30)
+        admin = AdminClient(kafka.config())   # held until the futures resolve (they never do once it is garbage)
+        for fut in admin.delete_records(tps, request_timeout=30).values():
+            fut.result(timeout=60)
 
 
 def wipe(dsn: str, model: ReadModel) -> None:
