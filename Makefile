@@ -8,7 +8,7 @@ CDC := $(PY) -m cli
 TEST_STACK := CDC_STACK_DIR=$(CURDIR)/.stack/test CDC_PORT_BASE=25400
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe backfill bench bench-replication demo test test-unit test-db lint
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication demo test test-unit test-db lint
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ deploy: install ## check, validate and deploy the connector configs; wait until 
 connectors-status: install ## connector and task states
 	$(CDC) connectors status
 
-workers: install ## start every worker in the background: one per replication pair, the saga workers (CDC_SAGA_MODE), the connector watch
+workers: install ## start every worker in the background: one per replication pair, one per read model, the saga workers (CDC_SAGA_MODE), the connector watch
 	$(CDC) workers start
 
 workers-stop: install ## stop every worker
@@ -54,6 +54,9 @@ workers-status: install ## health of every worker
 
 observe: install ## replication pairs (rows, checksums, lag) and slots (WAL retained); exit 1 unless converged and within limits
 	$(CDC) observe
+
+readmodel-rebuild: install ## wipe a read model and rebuild it from offset 0 of its topics: make readmodel-rebuild MODEL=link-clicks
+	$(CDC) readmodel rebuild $(MODEL)
 
 backfill: install ## refill a replica through an incremental snapshot: make backfill PAIR=customers-to-inventory
 	$(CDC) backfill $(PAIR)

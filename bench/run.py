@@ -12,7 +12,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 from rich.console import Console
 
-from bench import latency, memory, race, report, sagas, source
+from bench import analytics, latency, memory, race, report, sagas, source
 from bench.databases import BenchDatabases
 from bench.our_worker import our_worker
 from bench.peer import PeerConnect, jdbc_sink_config, jdbc_url
@@ -22,7 +22,8 @@ from stack.kafka_client import ADMIN, access
 from stack.settings import StackSettings
 
 out = Console()
-PHASES = ("source", "sink", "latency", "memory", "sagas")
+PHASES = ("source", "sink", "latency", "memory", "sagas", "analytics")
+DATABASE_PHASES = {"source", "sink", "latency", "memory"}   # those that need the bench's own databases
 
 
 def _source_and_sink(args, env, db: BenchDatabases, peer: PeerConnect, started: str, status, topics: list[str],
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> Path:
                         help="offered sagas/s of the saga phase")
     parser.add_argument("--saga-seconds", type=float, default=15.0, help="load duration per saga rate")
     parser.add_argument("--saga-runs", type=int, default=1, help="runs per mode and rate of the saga phase")
+    parser.add_argument("--analytics-rate", type=float, default=200, help="offered redirects/s of the analytics phase")
+    parser.add_argument("--analytics-seconds", type=float, default=60, help="load duration of the analytics phase")
+    parser.add_argument("--analytics-links", type=int, default=20, help="short links the analytics load spreads over")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args(argv)
     unknown = set(args.phases) - set(PHASES)
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> Path:
         _refuse_running_saga_workers(settings)
     kafka, started = access(env, ADMIN), time.strftime("%Y%m%d-%H%M%S")
     peer = PeerConnect(settings, port=settings.connect_port + 1)
-    db = BenchDatabases.prepare(settings)
+    db = BenchDatabases.prepare(settings) if DATABASE_PHASES & set(args.phases) else None
     topics: list[str] = []
     meta = {"date": report.now(), "machine": report.machine(), "runs": args.runs,
             "command": f"make bench (python -m bench.run --changes {args.changes} --runs {args.runs} "
@@ -169,10 +173,13 @@ def main(argv: list[str] | None = None) -> Path:
         with out.status("starting the JDBC sink's own Connect worker") as status:
             if {"sink", "latency"} & set(args.phases):
                 peer.start()
-            source.create_table(db)
+            if db is not None:
+                source.create_table(db)
             if "source" in args.phases:
+                assert db is not None
                 ceiling, captured, races = _source_and_sink(args, env, db, peer, started, status, topics, meta)
             if "latency" in args.phases:
+                assert db is not None
                 extra.append(latency.section(_latency(args, env, db, peer, started, status, topics), folder))
             if "memory" in args.phases:
                 status.update(f"memory: one worker replicating {args.memory_rows:,} rows")
@@ -182,13 +189,21 @@ def main(argv: list[str] | None = None) -> Path:
                 extra.append(memory.section(m, folder))
             if "sagas" in args.phases:
                 extra.append(sagas.section(_sagas(args, env, status, started), folder))
+            if "analytics" in args.phases:
+                status.update(f"analytics: {args.analytics_rate:g} redirects/s for {args.analytics_seconds:g} s")
+                with analytics.read_model_worker(env):
+                    a = analytics.measure(env, args.analytics_rate, args.analytics_seconds, args.analytics_links, started)
+                out.print(f"analytics: {a.load.served_per_s:,.1f} redirects/s served of {a.rate:g} offered, lag p50 "
+                          f"{a.lag(0.5):,.0f} ms, p99 {a.lag(0.99):,.0f} ms, {'exact' if a.exact else 'NOT exact'}")
+                extra.append(analytics.section([a], folder))
         md = report.write(folder, meta, ceiling, captured, races, extra)
         out.print(f"[green]results:[/green] {md}")
         out.print(md.read_text(), markup=False, highlight=False)
         return md
     finally:
         peer.stop()
-        db.drop()
+        if db is not None:
+            db.drop()
         if topics:
             AdminClient(kafka.config()).delete_topics(topics, operation_timeout=30)
 

@@ -150,3 +150,19 @@ def saga(saga_id: str = typer.Argument(..., help="Saga id, or the business key t
     for at, kind, step, action, detail in events:
         table.add_row(at.strftime("%H:%M:%S.%f")[:-3], kind, step or "", action or "", detail or "")
     out.print(table)
+
+
+@app.command("readmodels")
+def readmodels(limit: int = typer.Option(20, "--limit", help="Rows per read model.")) -> None:
+    """The figures of every enabled read model (e.g. clicks per short link), and its worker's lag."""
+    from cli.readmodel_cmd import figures_table
+    from services.registry import current
+    from stack.kafka_client import OBSERVER, access
+    from streams.read_models.rebuild import behind, end_offsets
+
+    env = stack_env.load()
+    kafka = access(env, OBSERVER)
+    for model in current().read_models:
+        url = env[f"{current().service(model.service).env_prefix}_OBSERVER_URL"]
+        out.print(figures_table(model, url, limit))
+        out.print(f"{model.group_id}: {behind(kafka, model, end_offsets(kafka, model)):,} messages not yet folded")

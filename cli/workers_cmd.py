@@ -30,10 +30,12 @@ def _web_port(settings: StackSettings, worker: str) -> int:
 
 def _every_worker() -> list[tuple[str, list[str]]]:
     """(name, `cdc` verb) of every worker: one per replication pair, then the saga workers of each mode."""
+    from services.registry import current
     from streams.sagas.worker import MODES, names
 
     found = [(WATCH, ["connectors", "watch"])]
     found += [(p.name, ["worker", "--pair", p.name]) for p in spec_mod.load_enabled().pairs]
+    found += [(m.worker_name, ["readmodel", "worker", m.name]) for m in current().read_models]
     for m in MODES:
         found += [(_saga_worker_name(m, n), ["saga-worker", n, "--mode", m]) for n in names(m)]
     return found
@@ -153,7 +155,7 @@ def _background_workers(settings: StackSettings, mode: str | None) -> list[Backg
     every = _every_worker()
     ports = {w: settings.worker_port(w, [n for n, _ in every]) for w, _ in every}
     return [BackgroundWorker(name, argv, ports[name]) for name, argv in every
-            if argv[0] in ("worker", "connectors") or mode is None or argv[-1] == mode]
+            if argv[0] in ("worker", "connectors", "readmodel") or mode is None or argv[-1] == mode]
 
 
 def running_saga_workers(settings: StackSettings, mode: str) -> list[str]:
@@ -182,21 +184,39 @@ def start(mode: str = MODE_OPTION) -> None:
     stack_env.load()
     _refuse_mixed_modes(settings, _saga_mode(mode))
     for w in _background_workers(settings, mode):
-        pid_file = _pid_file(settings, w.name)
-        if read_pid(pid_file):
-            out.print(f"worker {w.name} running")
-            continue
-        log = settings.logs_dir / f"worker-{w.name}.log"
-        pid = spawn([sys.executable, "-m", "cli", *w.argv], log, pid_file)
+        launch(settings, w)
 
-        def ready(port: int = w.port) -> bool:
-            return _healthy(port)
 
-        def alive(pid_file: Path = pid_file) -> bool:
-            return read_pid(pid_file) is not None
+def launch(settings: StackSettings, w: BackgroundWorker) -> None:
+    """Start one background worker (idempotent) and wait until it is healthy."""
+    pid_file = _pid_file(settings, w.name)
+    if read_pid(pid_file):
+        out.print(f"worker {w.name} running")
+        return
+    log = settings.logs_dir / f"worker-{w.name}.log"
+    pid = spawn([sys.executable, "-m", "cli", *w.argv], log, pid_file)
 
-        wait_until(f"worker {w.name}", ready, timeout=90, alive=alive, log_file=log)
-        out.print(f"worker {w.name} started (pid {pid}, http://127.0.0.1:{w.port}/healthz)")
+    def ready(port: int = w.port) -> bool:
+        return _healthy(port)
+
+    def alive(pid_file: Path = pid_file) -> bool:
+        return read_pid(pid_file) is not None
+
+    wait_until(f"worker {w.name}", ready, timeout=90, alive=alive, log_file=log)
+    out.print(f"worker {w.name} started (pid {pid}, http://127.0.0.1:{w.port}/healthz)")
+
+
+def background_worker(settings: StackSettings, name: str) -> BackgroundWorker:
+    """One background worker by name (e.g. readmodel-link-clicks)."""
+    found = [w for w in _background_workers(settings, None) if w.name == name]
+    if not found:
+        raise KeyError(f"no background worker {name!r}")
+    return found[0]
+
+
+def stop_one(settings: StackSettings, name: str) -> bool:
+    """Stop one background worker; True if it was running."""
+    return stop(_pid_file(settings, name), timeout=30)
 
 
 @app.command("stop")

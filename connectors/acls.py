@@ -11,6 +11,8 @@ pairs, saga subscriptions), never written by hand; `sync` applies it with the ad
   dead letters; saga messages leave through outboxes (Connect), so it writes nothing else. It may
   describe the groups (and their topics) of the participants it waits for: a step's timeout asks
   whether the pipeline, not the participant, holds the answer.
+- cdc-readmodel-<name>: reads its sources in its group, writes its dead letters, reads and writes
+  its tables' changelog topics (created at deploy, never by the worker).
 
 The broker refuses everything else (allow.everyone.if.no.acl.found=false)."""
 from __future__ import annotations
@@ -81,12 +83,19 @@ def saga_workers() -> list[tuple[str, str]]:
     return [(m, n) for m in MODES for n in names(m)]
 
 
+def read_models() -> list:
+    """The enabled domains' read models (streams.read_models.plugin.ReadModel)."""
+    from services.registry import current
+
+    return list(current().read_models)
+
+
 def principals() -> list[str]:
     """Every SCRAM user of the stack (the admin's is made when the storage is formatted)."""
     from streams.spec import load_enabled
 
     return [ADMIN, CONNECT, OBSERVER, *(replication_principal(p.name) for p in load_enabled().pairs),
-            *(saga_principal(m, n) for m, n in saga_workers())]
+            *(saga_principal(m, n) for m, n in saga_workers()), *(m.group_id for m in read_models())]
 
 
 # --- what each may do -----------------------------------------------------------------------
@@ -163,6 +172,11 @@ def saga_grants(mode: str, worker: str) -> list[Grant]:
     return grants
 
 
+def read_model_grants(model) -> list[Grant]:  # a streams.read_models.plugin.ReadModel
+    grants = consumer_grants(model.group_id, model.group_id, model.sources, model.dead_letter_topic)
+    return grants + _grants(model.group_id, "topic", model.changelog_topics, [READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS])
+
+
 def wanted() -> list[Grant]:
     from connectors.configs import load_all
     from streams.spec import load_enabled
@@ -174,6 +188,8 @@ def wanted() -> list[Grant]:
         grants += pair_grants(pair)
     for mode, worker in saga_workers():
         grants += saga_grants(mode, worker)
+    for model in read_models():
+        grants += read_model_grants(model)
     return sorted(set(grants))
 
 

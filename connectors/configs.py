@@ -68,6 +68,9 @@ def service_config(svc: ServiceSpec) -> dict[str, str]:
     private = [f"public.{table}.{col}" for table, cols in sorted(svc.private_columns.items()) for col in cols]
     if private:  # never captured: not in Kafka either (before and after images alike)
         config["column.exclude.list"] = ",".join(private)
+    if svc.event_keys:  # one entity's changes on one partition, in order (a read model's per-entity state)
+        config["message.key.columns"] = ";".join(f"public.{table}:{','.join(cols)}"
+                                                 for table, cols in sorted(svc.event_keys.items()))
     return config
 
 

@@ -14,14 +14,16 @@ def admin(kafka: KafkaAccess) -> AdminClient:
     return AdminClient(kafka.config())
 
 
-def ensure_topics(kafka: KafkaAccess, topics: list[str], partitions: int = DEFAULT_PARTITIONS) -> list[str]:
+def ensure_topics(kafka: KafkaAccess, topics: list[str], partitions: int = DEFAULT_PARTITIONS,
+                  config: dict[str, str] | None = None) -> list[str]:
     """Create the missing topics; returns the names created. Existing topics are left as they are."""
     client = admin(kafka)
     existing = set(client.list_topics(timeout=15).topics)
     missing = [t for t in dict.fromkeys(topics) if t not in existing]
     if not missing:
         return []
-    futures = client.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
+    futures = client.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1, config=config or {})
+                                   for t in missing],
                                    operation_timeout=30)
     for fut in futures.values():
         try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from streams.read_models.plugin import ReadModel
     from streams.sagas.plugin import SagaPlugin
 
 ENTRY_POINT_GROUP = "cdc.domains"
@@ -49,6 +50,10 @@ class ServiceSpec:
     private_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # alembic folder of framework tables only this service has (the saga store); None for domain services
     framework_migrations: Path | None = None
+    # table -> columns its change events are keyed by instead of the primary key, so every change
+    # of one entity (e.g. the clicks of one link) lands on one partition, in order: a read model
+    # that keeps per-entity state needs that (Debezium's message.key.columns)
+    event_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not SERVICE_NAME.match(self.name):
@@ -56,6 +61,9 @@ class ServiceSpec:
         for table in self.private_columns:
             if table not in self.captured_tables:
                 raise ValueError(f"service {self.name}: private columns of {table!r}, which it does not capture")
+        for table, columns in self.event_keys.items():
+            if table not in self.captured_tables or not columns:
+                raise ValueError(f"service {self.name}: event key of {table!r}: a captured table and at least one column")
 
     @property
     def database(self) -> str:
@@ -117,6 +125,7 @@ class Domain:
     demo: Callable[[DemoContext], None] | None = None
     description: str = ""
     components: tuple[Component, ...] = ()
+    read_models: tuple[ReadModel, ...] = ()   # state folded from topics by Faust tables, flushed to a service's database
 
 
 class RegistryError(ValueError):
@@ -159,6 +168,16 @@ class Registry:
     def sagas(self) -> tuple[SagaPlugin, ...]:
         return tuple(s for d in self.domains for s in d.sagas)
 
+    @property
+    def read_models(self) -> tuple[ReadModel, ...]:
+        return tuple(m for d in self.domains for m in d.read_models)
+
+    def read_model(self, name: str) -> ReadModel:
+        for m in self.read_models:
+            if m.name == name:
+                return m
+        raise KeyError(f"unknown read model {name!r}; enabled: {', '.join(m.name for m in self.read_models) or 'none'}")
+
     def service(self, name: str) -> ServiceSpec:
         for s in self.services:
             if s.name == name:
@@ -186,6 +205,12 @@ class Registry:
                 if participant not in seen or participant == SAGA_STORE:
                     raise RegistryError(f"saga {saga.name}: unknown participant {participant!r}; "
                                         f"services: {', '.join(sorted(seen))}")
+        models = [m.name for m in self.read_models]
+        if len(set(models)) != len(models):
+            raise RegistryError(f"read model names repeat: {models}")
+        for model in self.read_models:
+            if model.service not in seen or model.service == SAGA_STORE:
+                raise RegistryError(f"read model {model.name}: unknown service {model.service!r}")
         return self
 
 

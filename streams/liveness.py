@@ -76,8 +76,9 @@ class GroupOffsets:
     """End offsets and where the consumer group stands, from the broker (not from the Faust
     consumer, whose own view is what may be stuck). A plain client that never joins the group."""
 
-    def __init__(self, app, kafka: KafkaAccess) -> None:
+    def __init__(self, app, kafka: KafkaAccess, topics: frozenset[str] | None = None) -> None:
         self.app = app
+        self.topics = topics   # only these (a read model's sources, not its tables' changelogs); None: every one
         self.client = Consumer(kafka.config(**{"group.id": app.conf.id, "enable.auto.commit": False}))
         self.lock = asyncio.Lock()
 
@@ -92,7 +93,8 @@ class GroupOffsets:
     async def read(self) -> tuple[dict[TP, int], dict[TP, int]]:
         """(end offset, where the group stands) of each partition assigned to this worker."""
         consumer = self.app.consumer
-        assigned = sorted((tp.topic, tp.partition) for tp in consumer.assignment()) if consumer else []
+        assigned = sorted((tp.topic, tp.partition) for tp in consumer.assignment()
+                          if self.topics is None or tp.topic in self.topics) if consumer else []
         if not assigned:
             return {}, {}
         async with self.lock:
@@ -108,9 +110,9 @@ def restart_in_place(reason: str) -> None:
     os.execv(sys.executable, sys.orig_argv)
 
 
-def install_watchdog(app, liveness: Liveness, kafka: KafkaAccess) -> GroupOffsets:
-    """A Faust timer that restarts the process when a partition stalls."""
-    offsets = GroupOffsets(app, kafka)
+def install_watchdog(app, liveness: Liveness, kafka: KafkaAccess, topics: frozenset[str] | None = None) -> GroupOffsets:
+    """A Faust timer that restarts the process when a partition (of `topics`, default every one assigned) stalls."""
+    offsets = GroupOffsets(app, kafka, topics)
     interval = max(1.0, min(10.0, liveness.stall_after / 4))
 
     @app.timer(interval=interval)

@@ -6,11 +6,22 @@ from streams.sagas.topics import commands_topic
 from streams.spec import load_enabled
 
 
-def test_workers_write_only_their_dead_letters():
+def test_workers_write_only_their_dead_letters_and_their_own_changelogs():
+    changelogs = {m.group_id: set(m.changelog_topics) for m in acls.read_models()}
     for g in acls.wanted():
         if g.operation in ("WRITE", "CREATE") and g.principal not in (CONNECT,):
-            assert g.name.startswith("dlq."), g
+            assert g.name.startswith("dlq.") or g.name in changelogs.get(g.principal, ()), g
             assert g.principal != OBSERVER, g
+        if g.operation == "CREATE" and g.principal != CONNECT:
+            assert g.name.startswith("dlq."), f"changelogs are created at deploy, not by the worker: {g}"
+
+
+def test_a_read_model_reads_its_sources_and_its_changelogs_in_its_group():
+    model = acls.read_models()[0]
+    mine = [g for g in acls.wanted() if g.principal == model.group_id]
+    assert {g.name for g in mine if g.operation == "READ" and g.resource == "topic"} == \
+        {*model.sources, *model.changelog_topics}
+    assert {g.name for g in mine if g.resource == "group"} == {model.group_id}
 
 
 def test_a_replication_worker_reads_only_its_source_in_its_group():

@@ -1,0 +1,1 @@
+"""The shortener service: short links and the clicks on them, in its own database."""

@@ -1,0 +1,3 @@
+from services.migrations import run_env
+
+run_env()

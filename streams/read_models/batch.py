@@ -1,0 +1,54 @@
+"""One read model's batch loop body, free of Faust: fold each message (a malformed one is
+dead-lettered with its reason), count into the tables at most once per position, then write the
+touched keys' absolute values (and the records) to the database in one transaction, retried while
+it is down. It returns only when the batch is written and its dead letters delivered, so the
+caller may then acknowledge it."""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from schemas.envelope import MalformedEvent
+from streams.deadletter import DeadLetter, RawMessage
+from streams.durable import Database, run_durably
+from streams.liveness import Liveness
+from streams.read_models import counters
+from streams.read_models.plugin import ReadModel
+from streams.replicator import BatchOutcome, DeadLetters
+
+
+class ReadModelBatch:
+    def __init__(self, model: ReadModel, tables: Mapping[str, MutableMapping[str, list[int]]], db: Database,
+                 dead_letters: DeadLetters, liveness: Liveness | None = None) -> None:
+        self.model, self.tables, self.db = model, tables, db
+        self.dead_letters, self.liveness = dead_letters, liveness
+
+    def fold_all(self, messages: list[RawMessage], outcome: BatchOutcome) -> tuple[counters.Touched, list[tuple[Any, int]]]:
+        touched: counters.Touched = {}
+        records: list[tuple[Any, int]] = []
+        for msg in messages:
+            try:
+                folded = self.model.fold(msg)
+            except MalformedEvent as exc:
+                outcome.dead.append(DeadLetter(msg, f"malformed: {exc}"))
+                continue
+            outcome.applied += counters.apply(self.tables, folded.counts, msg.offset, touched)
+            records += [(r, msg.offset) for r in folded.records]
+        return touched, records
+
+    async def process(self, messages: list[RawMessage]) -> BatchOutcome:
+        started = time.monotonic()
+        outcome = BatchOutcome(received=len(messages))
+        touched, records = self.fold_all(messages, outcome)
+        values = counters.snapshot(self.tables, touched)
+        if values or records:
+            try:
+                await run_durably(f"read model {self.model.name}", self.db,
+                                  lambda conn: self.model.store.write(conn, values, records), self.liveness)
+            except MalformedEvent as exc:   # the store refused data the fold accepted: a defect, not a message
+                raise RuntimeError(f"read model {self.model.name}: the store refused a batch: {exc}") from exc
+        if outcome.dead:
+            await self.dead_letters.publish(outcome.dead)
+        outcome.seconds = time.monotonic() - started
+        return outcome
