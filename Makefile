@@ -79,7 +79,7 @@ test-db: install ## database tier: the workers' SQL on a throwaway PostgreSQL cl
 
 test: install ## lint, unit tests, the database tier, then integration tests on a test stack of their own (brought up and down)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stack services schemas connectors streams cli observe bench
+	$(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/db -q
 # a fresh test stack each run (nothing carried over from the last one: groups, backlogs, rows);
@@ -90,4 +90,4 @@ test: install ## lint, unit tests, the database tier, then integration tests on 
 	  [ -n "$$KEEP" ] || $(TEST_STACK) $(CDC) down; exit $$rc
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe bench
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench
