@@ -52,10 +52,11 @@ def list_(topic: str | None = typer.Argument(None, help="one dead-letter topic (
     chosen = _select(kafka, topic, [], None, all_, handled)
     if as_json:
         for m in chosen:
-            done = handled.get(m.id)
+            action = handled.get(m.id)
             print(json.dumps({"id": m.id, "reason": m.reason, "group": m.group, "origin_topic": m.origin_topic,
                               "origin_partition": m.origin_partition, "origin_offset": m.origin_offset,
-                              "redrives": m.redrives, "handled": done.action if done else None, "body": m.body()},
+                              "redrives": m.redrives, "handled": action.action if action else None,
+                              "body": m.body()},
                              default=str))
         return
     table = Table("dead-letter topic", "reason", "letters", "oldest", "example id", title="dead letters")
