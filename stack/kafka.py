@@ -115,6 +115,8 @@ listeners=http://{HOST}:{port}
 rest.advertised.host.name={HOST}
 rest.advertised.port={port}
 plugin.path={jars.plugins_dir(s.jars_dir)}
+# every plugin used ships a ServiceLoader manifest: skip the reflective scan (minutes on a busy machine)
+plugin.discovery=service_load
 scheduled.rebalance.max.delay.ms=0
 topic.creation.enable=true
 config.providers=env
