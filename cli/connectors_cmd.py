@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cli import stack_env
 from connectors import acls, configs
-from connectors.connect_api import ConnectClient, ConnectError, ConnectorState
+from connectors.connect_api import ConnectClient, ConnectError, ConnectorState, cluster_url
 from connectors.deploy import DeployRefused
 from connectors.deploy import deploy as run_deploy
 from services.registry import current
@@ -59,7 +59,12 @@ def deploy(dry_run: bool, only: list[str] | None, config_dir: Path = configs.CON
         if added or removed:
             out.print(f"broker ACLs: {added} added, {removed} removed")
     try:
-        result = run_deploy(conns, env["CONNECT_URL"], admin)
+        from connectors.replica_identity import problems
+
+        identity = problems(env)
+        if identity:
+            raise DeployRefused("replica identity check", identity)
+        result = run_deploy(conns, cluster_url(env), admin)
     except DeployRefused as exc:
         err.print(f"[red]refused by {exc.stage}; nothing deployed:[/red]")
         for line in exc.errors:
@@ -82,7 +87,7 @@ def status() -> None:
     workers), the restarts it made and the last failure it saw."""
     from connectors.supervisor import read_state
 
-    client = ConnectClient(stack_env.load()["CONNECT_URL"])
+    client = ConnectClient(cluster_url(stack_env.load()))
     states = [client.status(n) for n in client.names()]
     watched = read_state(watch_state_file(StackSettings.from_env()))
     out.print(_states_table(states, watched["connectors"] if watched else None))
@@ -101,7 +106,7 @@ def delete(name: str, drop_slot: bool = typer.Option(False, "--drop-slot",
                                                      help="Also drop the replication slot (its unread WAL is lost).")) -> None:
     """Remove a connector. Its replication slot stays (and pins WAL) unless --drop-slot."""
     conn = next((c for c in configs.load_all() if c.name == name), None)
-    client = ConnectClient(stack_env.load()["CONNECT_URL"])
+    client = ConnectClient(cluster_url(stack_env.load()))
     client.delete(name)
     out.print(f"deleted connector {name}")
     if drop_slot:
@@ -155,7 +160,7 @@ def watch(web_port: int = typer.Option(0, "--web-port", help="Port of /healthz a
     env = stack_env.load()
     settings = StackSettings.from_env()
     port = web_port or watch_port(settings)
-    client = ConnectClient(env["CONNECT_URL"], timeout=10, rebalance_patience=5)
+    client = ConnectClient(cluster_url(env), timeout=10, rebalance_patience=5)
     sup = Supervisor(client, [c.name for c in configs.load_all()], first_delay=first_delay, max_delay=max_delay)
     registry = CollectorRegistry()
     restarts = Gauge("cdc_connector_restarts_total", "Restarts of failed connectors/tasks by the watch",

@@ -6,6 +6,8 @@ pairs, saga subscriptions), never written by hand; `sync` applies it with the ad
   (creating it if Debezium needs); reads nothing else.
 - cdc-observer: reads and describes topics, describes groups (`cdc observe`, the demo), joins only
   groups named cdc-observer-*.
+- cdc-operator: reads the dead-letter topics (dlq.*), writes and reads the operator's audit
+  topic, and writes (re-drives) to the topics workers consume, nothing else.
 - cdc-replication-<pair>: reads its pair's source topic in its group, writes its dead letters.
 - cdc-saga-<worker> / cdc-choreography-<worker>: reads its subscriptions in its group, writes its
   dead letters; saga messages leave through outboxes (Connect), so it writes nothing else. It may
@@ -33,7 +35,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from stack.kafka_client import ADMIN, CONNECT, OBSERVER, PREFIX, KafkaAccess
+from stack.kafka_client import ADMIN, CONNECT, OBSERVER, OPERATOR, PREFIX, KafkaAccess
 
 OBSERVER_GROUP_PREFIX = "cdc-observer-"
 CONNECT_GROUP = "cdc-connect"
@@ -94,7 +96,7 @@ def principals() -> list[str]:
     """Every SCRAM user of the stack (the admin's is made when the storage is formatted)."""
     from streams.spec import load_enabled
 
-    return [ADMIN, CONNECT, OBSERVER, *(replication_principal(p.name) for p in load_enabled().pairs),
+    return [ADMIN, CONNECT, OBSERVER, OPERATOR, *(replication_principal(p.name) for p in load_enabled().pairs),
             *(saga_principal(m, n) for m, n in saga_workers()), *(m.group_id for m in read_models())]
 
 
@@ -113,6 +115,16 @@ def observer_grants() -> list[Grant]:
     return (_grants(OBSERVER, "topic", ["*"], [READ, DESCRIBE, DESCRIBE_CONFIGS])
             + _grants(OBSERVER, "group", ["*"], [DESCRIBE])
             + _grants(OBSERVER, "group", [OBSERVER_GROUP_PREFIX], [READ], "prefixed"))
+
+
+def operator_grants(redrive_targets: Iterable[str]) -> list[Grant]:
+    from operate.audit import AUDIT_TOPIC
+    from operate.letters import DLQ_PREFIX, READ_GROUP
+
+    return (_grants(OPERATOR, "topic", [DLQ_PREFIX], [READ, DESCRIBE], "prefixed")
+            + _grants(OPERATOR, "topic", [AUDIT_TOPIC], [READ, WRITE, DESCRIBE, CREATE])
+            + _grants(OPERATOR, "group", [READ_GROUP], [READ])
+            + _grants(OPERATOR, "topic", sorted(set(redrive_targets)), [WRITE, DESCRIBE]))
 
 
 def consumer_grants(principal: str, group: str, reads: Iterable[str], dead_letters: str) -> list[Grant]:
@@ -184,6 +196,9 @@ def wanted() -> list[Grant]:
     conns = load_all()
     grants = connect_grants([t for c in conns for t in c.all_topics()], [c.topic_prefix for c in conns])
     grants += observer_grants()
+    grants += operator_grants([p.source_topic for p in load_enabled().pairs]
+                              + [t for m, w in saga_workers() for t in saga_worker_topics(m, w)]
+                              + [t for m in read_models() for t in m.sources])
     for pair in load_enabled().pairs:
         grants += pair_grants(pair)
     for mode, worker in saga_workers():

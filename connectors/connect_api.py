@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -38,14 +39,32 @@ def _rebalancing(resp: httpx.Response) -> bool:
 
 
 class _RetryingTransport(httpx.HTTPTransport):
-    def __init__(self, patience: float) -> None:
+    """Waits out a rebalance; with several workers, a request that cannot reach one goes to the
+    next (any worker answers for the cluster and forwards what only the leader may do)."""
+
+    def __init__(self, patience: float, alternates: list[httpx.URL] | None = None) -> None:
         super().__init__()
         self.patience = patience
+        self.alternates = alternates or []
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.ConnectError:
+            for alt in self.alternates:
+                if (alt.host, alt.port) == (request.url.host, request.url.port):
+                    continue
+                request.url = request.url.copy_with(host=alt.host, port=alt.port)
+                try:
+                    return super().handle_request(request)
+                except httpx.ConnectError:
+                    continue
+            raise
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         deadline = time.monotonic() + self.patience
         while True:
-            resp = super().handle_request(request)
+            resp = self._send(request)
             if not _rebalancing(resp) or time.monotonic() > deadline:
                 return resp
             resp.read()
@@ -55,8 +74,11 @@ class _RetryingTransport(httpx.HTTPTransport):
 
 class ConnectClient:
     def __init__(self, url: str, timeout: float = 60.0, rebalance_patience: float = 60.0) -> None:
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout, transport=_RetryingTransport(rebalance_patience))
+        """`url`: one worker's, or every worker's comma-separated (CONNECT_URLS): the first that answers serves."""
+        urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
+        self.url = urls[0]
+        transport = _RetryingTransport(rebalance_patience, [httpx.URL(u) for u in urls[1:]])
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self.http.close()
@@ -142,3 +164,10 @@ class ConnectClient:
                 seen = ", ".join(f"{s.name}={s.connector}/{s.tasks}" for s in states)
                 raise ConnectError(f"connectors not RUNNING after {timeout:.0f}s: {seen}")
             time.sleep(0.5)
+
+
+def cluster_url(env: Mapping[str, str]) -> str:
+    """Every worker's address (`make env`'s CONNECT_URLS) for a client that should survive one
+    worker's death; CONNECT_URL alone when it was pointed elsewhere (a stack of one's own)."""
+    urls = env.get("CONNECT_URLS", "")
+    return urls if env["CONNECT_URL"] in urls.split(",") else env["CONNECT_URL"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from connectors.configs import ConnectorFile, load_all
-from connectors.connect_api import ConnectClient
+from connectors.connect_api import ConnectClient, cluster_url
 from observe.replication import pg_lsn
 from services.registry import current
 
@@ -98,7 +98,7 @@ def check_slot(conn_file: ConnectorFile, env: dict[str, str], client: ConnectCli
 def check_slots(env: dict[str, str], max_lag_bytes: int = DEFAULT_MAX_LAG_BYTES,
                 services: set[str] | None = None) -> list[SlotReport]:
     """Every connector's slot (only the connectors of `services` if given)."""
-    client = ConnectClient(env["CONNECT_URL"], timeout=10, rebalance_patience=10)
+    client = ConnectClient(cluster_url(env), timeout=10, rebalance_patience=10)
     try:
         return [check_slot(c, env, client, max_lag_bytes) for c in load_all()
                 if services is None or c.topic_prefix in services]

@@ -23,6 +23,7 @@ def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
     # the broker: its address, protocol and mechanism, and each principal's user and password
     env.update(client_env(s.kafka_bootstrap, kafka_passwords(secrets)))
     env["CONNECT_URL"] = s.connect_url
+    env["CONNECT_URLS"] = ",".join(s.connect_urls)  # every worker: a client fails over when one is down
     for c in current().components:
         env[c.env_name] = f"{c.scheme}://{HOST}:{s.component_ports[c.name]}"
     env["CDC_STACK_DIR"] = str(s.run_dir)

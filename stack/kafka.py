@@ -91,7 +91,9 @@ log.retention.hours=168
 CONNECT_PASSWORD_REF = "${env:" + kafka_secret_name(CONNECT) + "}"
 
 
-def connect_properties(s: StackSettings) -> str:
+def connect_properties(s: StackSettings, worker: str = "connect") -> str:
+    """One worker's file; every worker of the cluster shares its group and storage topics."""
+    port = s.connect_worker_port(worker)
     return f"""\
 bootstrap.servers={s.kafka_bootstrap}
 {java_client_properties(CONNECT, CONNECT_PASSWORD_REF, ("", "producer.", "consumer.", "admin."))}\
@@ -109,10 +111,12 @@ status.storage.replication.factor=1
 offset.storage.partitions=1
 status.storage.partitions=1
 offset.flush.interval.ms=2000
-listeners=http://{HOST}:{s.connect_port}
+listeners=http://{HOST}:{port}
 rest.advertised.host.name={HOST}
-rest.advertised.port={s.connect_port}
+rest.advertised.port={port}
 plugin.path={jars.plugins_dir(s.jars_dir)}
+# every plugin used ships a ServiceLoader manifest: skip the reflective scan (minutes on a busy machine)
+plugin.discovery=service_load
 scheduled.rebalance.max.delay.ms=0
 topic.creation.enable=true
 config.providers=env
@@ -184,22 +188,24 @@ def _started(*logs: Path) -> bool:
     return any(log.exists() and BROKER_STARTED in log.read_text(errors="replace")[-200_000:] for log in logs)
 
 
-def start_connect(s: StackSettings, worker_env: dict[str, str]) -> bool:
-    if read_pid(pid_file(s, "connect")):
+def start_connect(s: StackSettings, worker_env: dict[str, str], worker: str = "connect") -> bool:
+    """Start one Connect worker (`worker`: "connect", "connect-2", ...) unless it runs."""
+    if read_pid(pid_file(s, worker)):
         return False
-    props = _write(s.etc_dir / "connect-distributed.properties", connect_properties(s))
-    log = log_file(s, "connect")
+    suffix = "" if worker == "connect" else worker.removeprefix("connect")
+    props = _write(s.etc_dir / f"connect-distributed{suffix}.properties", connect_properties(s, worker))
+    log = log_file(s, worker)
     env = {**os.environ, **worker_env}  # the env config provider reads the worker's environment
-    pid = spawn(_java(s, "connect", CONNECT_HEAP, "org.apache.kafka.connect.cli.ConnectDistributed", str(props)),
-                log, pid_file(s, "connect"), env=env)
-    wait_until("Kafka Connect", lambda: connect_healthy(s), timeout=240,
-               alive=lambda: pid_alive(pid), log_file=s.logs_dir / "connect.log")
+    pid = spawn(_java(s, worker, CONNECT_HEAP, "org.apache.kafka.connect.cli.ConnectDistributed", str(props)),
+                log, pid_file(s, worker), env=env)
+    wait_until(f"Kafka Connect ({worker})", lambda: connect_healthy(s, worker), timeout=240,
+               alive=lambda: pid_alive(pid), log_file=s.logs_dir / f"{worker}.log")
     return True
 
 
-def connect_healthy(s: StackSettings) -> bool:
+def connect_healthy(s: StackSettings, worker: str = "connect") -> bool:
     try:
-        return httpx.get(f"{s.connect_url}/health", timeout=2).status_code == 200
+        return httpx.get(f"http://{HOST}:{s.connect_worker_port(worker)}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -208,5 +214,5 @@ def broker_running(s: StackSettings) -> bool:
     return read_pid(pid_file(s, "kafka")) is not None
 
 
-def connect_running(s: StackSettings) -> bool:
-    return read_pid(pid_file(s, "connect")) is not None
+def connect_running(s: StackSettings, worker: str = "connect") -> bool:
+    return read_pid(pid_file(s, worker)) is not None

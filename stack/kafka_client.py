@@ -22,6 +22,7 @@ PREFIX = "cdc-"
 ADMIN = "cdc-admin"          # super user: topics, ACLs, credentials; tests and benches
 CONNECT = "cdc-connect"      # Kafka Connect: its own topics, writes captured and routed topics
 OBSERVER = "cdc-observer"    # `cdc observe` and the demo: reads topics, describes groups
+OPERATOR = "cdc-operator"    # `cdc dlq`: reads dead letters, re-drives them to where they came from
 
 
 def role_key(principal: str) -> str:

@@ -34,8 +34,10 @@ def _free_ports_needed(s: StackSettings) -> dict[int, str]:
     if not kafka.broker_running(s):
         needed[s.kafka_port] = names[s.kafka_port]
         needed[s.controller_port] = names[s.controller_port]
-    if not kafka.connect_running(s):
-        needed[s.connect_port] = names[s.connect_port]
+    for worker in s.connect_worker_names():
+        if not kafka.connect_running(s, worker):
+            port = s.connect_worker_port(worker)
+            needed[port] = names[port]
     return needed
 
 
@@ -72,14 +74,17 @@ def up(s: StackSettings) -> None:
         ensure_access(s, secrets)  # before Connect starts: it needs its user and ACLs
     worker_env_file = s.etc_dir / "connect-worker.env"
     worker_env = {**read_env_file(worker_env_file), **connect_worker_env(s, secrets, roles.system_ids(s, secrets))}
-    if kafka.connect_running(s) and read_env_file(worker_env_file) != worker_env:
+    if read_env_file(worker_env_file) != worker_env:
         # Connect resolves ${env:...} from its own environment: a newly enabled service needs a restart
-        with console.status("restarting Kafka Connect: services were added"):
-            stop(kafka.pid_file(s, "connect"), timeout=90)
+        for worker in _connect_pid_names(s):
+            with console.status(f"restarting Kafka Connect ({worker}): services were added"):
+                stop(kafka.pid_file(s, worker), timeout=90)
     write_private(worker_env_file, render(worker_env))
-    with console.status(f"Kafka Connect on {s.connect_url} (plugin scan takes a while)"):
-        started = kafka.start_connect(s, worker_env)
-    console.log(f"connect {'started' if started else 'running'}  {s.connect_url}")
+    for worker in s.connect_worker_names():
+        port = s.connect_worker_port(worker)
+        with console.status(f"Kafka Connect {worker} on 127.0.0.1:{port} (plugin scan takes a while)"):
+            started = kafka.start_connect(s, worker_env, worker)
+        console.log(f"{worker} {'started' if started else 'running'}  http://127.0.0.1:{port}")
     components.start_all(s, log=console.log)
     console.log(f"stack up; its addresses: {s.env_file} (or `make env`)")
 
@@ -110,13 +115,19 @@ def down(s: StackSettings) -> None:
         if stop(pid_file, timeout=30):
             console.log(f"{pid_file.stem} stopped")
     components.stop_all(s, log=console.log)
-    for name in ("connect", "kafka"):
+    for name in (*_connect_pid_names(s), "kafka"):
         was = stop(kafka.pid_file(s, name), timeout=90)
         console.log(f"{name} {'stopped' if was else 'not running'}")
     # every cluster of the run folder, also those of domains no longer enabled
     for name in postgres.clusters(s):
         was = postgres.stop_dir(s.pg_root / name)
         console.log(f"postgres {name} {'stopped' if was else 'not running'}")
+
+
+def _connect_pid_names(s: StackSettings) -> list[str]:
+    """Every Connect worker with a pid file, also those of a larger CDC_CONNECT_WORKERS than now."""
+    extra = sorted(p.stem for p in s.pids_dir.glob("connect-*.pid"))
+    return ["connect", *extra]
 
 
 def wipe(s: StackSettings) -> None:
@@ -139,7 +150,9 @@ def status(s: StackSettings) -> list[ComponentStatus]:
     rows = [ComponentStatus(f"postgres {svc.name}", f"127.0.0.1:{s.pg_ports[svc.name]}",
                             postgres.is_running(s, svc)) for svc in current().services]
     rows.append(ComponentStatus("kafka", s.kafka_bootstrap, kafka.broker_running(s)))
-    rows.append(ComponentStatus("connect", s.connect_url, kafka.connect_running(s) and kafka.connect_healthy(s)))
+    for worker in s.connect_worker_names():
+        rows.append(ComponentStatus(worker, f"http://127.0.0.1:{s.connect_worker_port(worker)}",
+                                    kafka.connect_running(s, worker) and kafka.connect_healthy(s, worker)))
     rows += [ComponentStatus(c.name, components.url(s, c), components.running(s, c)) for c in current().components]
     return rows
 

@@ -5,6 +5,8 @@ CDC_PORT_BASE  first port; a stack holds base .. base+1599 (stack/ports.py), eac
                from a fixed offset or a name, unless set one by one: CDC_<SERVICE>_PG_PORT,
                CDC_KAFKA_PORT, CDC_KAFKA_CONTROLLER_PORT, CDC_CONNECT_PORT,
                CDC_WORKERS_WEB_PORT (first of the 1000 ports of the workers' /healthz)
+CDC_CONNECT_WORKERS  Kafka Connect workers in one cluster (default 1); worker k listens on
+               CDC_CONNECT_PORT + k - 1, and a killed worker's connectors move to the others
 CDC_<COMPONENT>_PORT  a domain component's port (default derived from its name)
 CDC_JARS_DIR   resolved jars, shared by every stack of a checkout (default .stack/jars)
 """
@@ -35,6 +37,16 @@ def _port(env: str, default: int) -> int:
     return port
 
 
+MAX_CONNECT_WORKERS = 8  # their ports sit between Connect's and the databases' (base+2 .. base+9)
+
+
+def _connect_workers() -> int:
+    raw = os.environ.get("CDC_CONNECT_WORKERS") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_CONNECT_WORKERS:
+        raise SystemExit(f"CDC_CONNECT_WORKERS={raw!r}: a number of Kafka Connect workers, 1-{MAX_CONNECT_WORKERS}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class StackSettings:
     run_dir: Path
@@ -45,6 +57,7 @@ class StackSettings:
     connect_port: int
     workers_web_port_base: int
     component_ports: dict[str, int]
+    connect_workers: int = 1
 
     @classmethod
     def from_env(cls) -> StackSettings:
@@ -66,6 +79,7 @@ class StackSettings:
             connect_port=_port("CDC_CONNECT_PORT", base + ports.CONNECT_OFFSET),
             workers_web_port_base=_port("CDC_WORKERS_WEB_PORT", base + ports.WORKERS_FIRST),
             component_ports=component_ports,
+            connect_workers=_connect_workers(),
         )
 
     # --- derived addresses -------------------------------------------------------------
@@ -77,6 +91,17 @@ class StackSettings:
     def connect_url(self) -> str:
         return f"http://{HOST}:{self.connect_port}"
 
+    def connect_worker_names(self) -> list[str]:
+        """"connect" (the first worker, as always), then "connect-2", "connect-3", ..."""
+        return ["connect", *(f"connect-{k}" for k in range(2, self.connect_workers + 1))]
+
+    def connect_worker_port(self, name: str) -> int:
+        return self.connect_port + (0 if name == "connect" else int(name.rsplit("-", 1)[1]) - 1)
+
+    @property
+    def connect_urls(self) -> list[str]:
+        return [f"http://{HOST}:{self.connect_worker_port(n)}" for n in self.connect_worker_names()]
+
     def worker_port(self, worker: str, every_worker: list[str]) -> int:
         """The /healthz port of one worker, derived from its name among every worker's."""
         return ports.allocate(every_worker, self.workers_web_port_base, ports.WORKERS_COUNT)[worker]
@@ -86,7 +111,8 @@ class StackSettings:
         names = {p: f"CDC_{n.upper()}_PG_PORT" for n, p in self.pg_ports.items()}
         names[self.kafka_port] = "CDC_KAFKA_PORT"
         names[self.controller_port] = "CDC_KAFKA_CONTROLLER_PORT"
-        names[self.connect_port] = "CDC_CONNECT_PORT"
+        for n in self.connect_worker_names():
+            names[self.connect_worker_port(n)] = "CDC_CONNECT_PORT" if n == "connect" else f"CDC_CONNECT_PORT (+{n})"
         names.update({p: f"CDC_{n.upper()}_PORT" for n, p in self.component_ports.items()})
         return names
 

@@ -10,6 +10,9 @@ from schemas.envelope import ChangeEvent, MalformedEvent
 from streams.spec import DeletePolicy, ReplicationPair
 
 SUPPORTED_OPS = frozenset({"c", "u", "d", "r"})
+# What Debezium writes for a value it did not get (an unchanged TOASTed value under REPLICA
+# IDENTITY DEFAULT): the text, and the same bytes base64-encoded for a bytea column.
+UNAVAILABLE = frozenset({"__debezium_unavailable_value", "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="})
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,11 @@ def project(pair: ReplicationPair, event: ChangeEvent, origin: Any = None) -> Re
         if missing:
             raise MalformedEvent(f"column(s) {missing} missing from the row image")
         values = tuple(row[c] for c in pair.columns)
+        placeholders = [c for c in pair.columns if isinstance(row[c], str) and row[c] in UNAVAILABLE]
+        if placeholders:
+            raise MalformedEvent(f"column(s) {placeholders} carry Debezium's unavailable-value placeholder, not "
+                                 f"the value: {pair.source.service}.{pair.source.table} is not REPLICA IDENTITY "
+                                 "FULL; make it FULL, then backfill the pair")
     commit_lsn = -1 if event.op == "r" else src.last_commit_lsn
     return ReplicaRow(tuple(key), values, position, event.is_delete, src.ts_ms, origin, event.source_system_id,
                       commit_lsn)

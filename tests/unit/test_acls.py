@@ -1,7 +1,8 @@
 """The broker ACLs derived from the declarations: workers write only their dead letters, read
 only their own topics in their own group; only Connect writes captured and routed topics."""
 from connectors import acls
-from stack.kafka_client import CONNECT, OBSERVER, client_env, role_key
+from operate.audit import AUDIT_TOPIC
+from stack.kafka_client import CONNECT, OBSERVER, OPERATOR, client_env, role_key
 from streams.sagas.topics import commands_topic
 from streams.spec import load_enabled
 
@@ -9,10 +10,10 @@ from streams.spec import load_enabled
 def test_workers_write_only_their_dead_letters_and_their_own_changelogs():
     changelogs = {m.group_id: set(m.changelog_topics) for m in acls.read_models()}
     for g in acls.wanted():
-        if g.operation in ("WRITE", "CREATE") and g.principal not in (CONNECT,):
+        if g.operation in ("WRITE", "CREATE") and g.principal not in (CONNECT, OPERATOR):
             assert g.name.startswith("dlq.") or g.name in changelogs.get(g.principal, ()), g
             assert g.principal != OBSERVER, g
-        if g.operation == "CREATE" and g.principal != CONNECT:
+        if g.operation == "CREATE" and g.principal not in (CONNECT, OPERATOR):
             assert g.name.startswith("dlq."), f"changelogs are created at deploy, not by the worker: {g}"
 
 
@@ -22,6 +23,16 @@ def test_a_read_model_reads_its_sources_and_its_changelogs_in_its_group():
     assert {g.name for g in mine if g.operation == "READ" and g.resource == "topic"} == \
         {*model.sources, *model.changelog_topics}
     assert {g.name for g in mine if g.resource == "group"} == {model.group_id}
+
+
+def test_the_operator_writes_only_where_a_worker_reads_and_its_audit_topic():
+    wanted = acls.wanted()
+    changelogs = {t for m in acls.read_models() for t in m.changelog_topics}
+    consumed = {g.name for g in wanted if g.operation == "READ" and g.resource == "topic"
+                and g.principal not in (OBSERVER, OPERATOR)} - changelogs
+    writes = {g.name for g in wanted if g.principal == OPERATOR and g.operation in ("WRITE", "CREATE")}
+    assert writes == consumed | {AUDIT_TOPIC}, writes ^ (consumed | {AUDIT_TOPIC})
+    assert not any(g.name.startswith("dlq.") for g in wanted if g.principal == OPERATOR and g.operation == "WRITE")
 
 
 def test_a_replication_worker_reads_only_its_source_in_its_group():

@@ -66,6 +66,14 @@ def test_missing_allowed_column_is_malformed():
         project(INVOICING, event)
 
 
+@pytest.mark.parametrize("placeholder", ["__debezium_unavailable_value", "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="])
+def test_debeziums_unavailable_value_placeholder_never_reaches_a_replica(placeholder):
+    event = _event("customer_update.json")
+    event.after["email"] = placeholder
+    with pytest.raises(MalformedEvent, match="REPLICA IDENTITY FULL"):
+        project(INVOICING, event)
+
+
 def _row(key: int, pos: int, deleted: bool = False) -> ReplicaRow:
     return ReplicaRow((key,), (f"v{pos}",), pos, deleted, 0)
 

@@ -1,0 +1,1 @@
+"""What an operator does to the running pipeline: look into dead letters, re-drive or discard them."""
