@@ -38,8 +38,7 @@ def effect_of(letter: Letter) -> str:
     if letter.dlq_topic.startswith("dlq.saga."):
         return f"handled again by saga worker {letter.dlq_topic.removeprefix('dlq.saga.')} (its inbox acts once)"
     if letter.dlq_topic.startswith("dlq.readmodel."):
-        return (f"counted by read model {letter.dlq_topic.removeprefix('dlq.readmodel.')} "
-                "(a click it already counted is not counted twice)")
+        return f"folded in again by read model {letter.dlq_topic.removeprefix('dlq.readmodel.')}"
     return f"consumed again from {letter.origin_topic}"
 
 
