@@ -79,6 +79,7 @@ def _ended(env: dict[str, str], order_id: int) -> tuple[str, str]:
     return state[0], status[0]
 
 
+@pytest.mark.timeout(1800)  # a mode switch restarts every worker: minutes on a 2-core machine under load
 @pytest.mark.parametrize("mode", MODES)
 def test_saga_completes_and_one_compensates(stack_env, unique, mode):
     settings = StackSettings.from_env()
