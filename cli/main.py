@@ -112,13 +112,57 @@ def migrate() -> None:
         out.print(f"migrated {svc.name}")
 
 
-@app.command()
-def compose() -> None:
-    """Write docker-compose.yml and stack/docker/example.env from the enabled domains' services."""
+compose_app = typer.Typer(help="The stack in Docker containers (docs/docker.md). Without a verb: render "
+                          "docker-compose.yml, docker-compose.host.yml and stack/docker/example.env.")
+app.add_typer(compose_app, name="compose")
+
+
+@compose_app.callback(invoke_without_command=True)
+def compose(ctx: typer.Context) -> None:
+    """Write the compose files from the enabled domains' services (without a verb)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from stack import compose as compose_mod
 
     for path in compose_mod.write():
         out.print(f"wrote {path}")
+
+
+def _compose_call(fn, *args) -> None:
+    try:
+        fn(_settings(), *args, log=Console(stderr=True).log)
+    except StackError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@compose_app.command("build")
+def compose_build() -> None:
+    """Build the images (base image, PostgreSQL, Kafka, Connect with the native stack's jars)."""
+    from stack import images
+
+    def build(s: StackSettings, log) -> None:
+        images.build(s.jars_dir, s.run_dir / "docker-build", log=log)
+
+    _compose_call(build)
+
+
+@compose_app.command("up")
+def compose_up() -> None:
+    """Start the compose stack for CDC_STACK_DIR on its ports, wait until healthy, migrate, give the
+    broker's users their ACLs, write the run folder's env file (`make env`). Idempotent."""
+    from stack import compose_stack
+
+    _compose_call(compose_stack.up)
+
+
+@compose_app.command("down")
+def compose_down(volumes: bool = typer.Option(False, "--volumes", "-v",
+                                              help="Also delete every volume and the run folder."))-> None:
+    """Stop the workers, the components and the containers (--volumes: and delete all data)."""
+    from stack import compose_stack
+
+    _compose_call(compose_stack.down, volumes)
 
 
 @app.command("deploy")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs once in each service's postgres container (docker-entrypoint-initdb.d): the same roles
+# Runs once, at the first start of a service database container (entrypoint.sh): the same roles
 # and grants as the native stack's stack/roles.py. Passwords come from the environment.
 set -euo pipefail
 : "${SERVICE:?}" "${SERVICE_PASSWORD:?}" "${DEBEZIUM_PASSWORD:?}" "${OBSERVER_PASSWORD:?}"
