@@ -192,6 +192,9 @@ def test_wipe_and_rebuild_gives_identical_figures_and_a_replay_without_wipe_chan
     try:
         printed = cdc("readmodel", "rebuild", MODEL.name, "--timeout", "300")   # starts the background worker
         after = rb.digest(stack_env["ANALYTICS_OBSERVER_URL"], MODEL)
+        with psycopg.connect(stack_env["SHORTENER_OBSERVER_URL"]) as conn:
+            every = [i for (i,) in conn.execute("SELECT id FROM urls")]
+        assert_exact(stack_env, every, timeout=1)   # every link, not only this test's: the whole model
         assert after == before, f"rebuilt tables differ:\n{printed}"
         assert "identical" in printed and "changed" not in printed, printed
         assert figures(stack_env, ids) == before_ids
