@@ -177,6 +177,7 @@ def test_kill_9_of_the_worker_mid_load_then_a_restart_is_exact(stack_env, worker
     assert sum(n for _, n in exact["totals"][0]) == result["r"].offered == 360
 
 
+@pytest.mark.timeout(1800)   # two full replays of the sources, on a shared machine
 def test_wipe_and_rebuild_gives_identical_figures_and_a_replay_without_wipe_changes_nothing(stack_env, worker, unique):
     w = worker()
     made = links(stack_env, 3, unique)
