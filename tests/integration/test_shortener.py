@@ -177,6 +177,7 @@ def test_kill_9_of_the_worker_mid_load_then_a_restart_is_exact(stack_env, worker
     assert sum(n for _, n in exact["totals"][0]) == result["r"].offered == 360
 
 
+@pytest.mark.timeout(1800)   # two full replays of the sources, on a shared machine
 def test_wipe_and_rebuild_gives_identical_figures_and_a_replay_without_wipe_changes_nothing(stack_env, worker, unique):
     w = worker()
     made = links(stack_env, 3, unique)
@@ -192,6 +193,9 @@ def test_wipe_and_rebuild_gives_identical_figures_and_a_replay_without_wipe_chan
     try:
         printed = cdc("readmodel", "rebuild", MODEL.name, "--timeout", "300")   # starts the background worker
         after = rb.digest(stack_env["ANALYTICS_OBSERVER_URL"], MODEL)
+        with psycopg.connect(stack_env["SHORTENER_OBSERVER_URL"]) as conn:
+            every = [i for (i,) in conn.execute("SELECT id FROM urls")]
+        assert_exact(stack_env, every, timeout=1)   # every link, not only this test's: the whole model
         assert after == before, f"rebuilt tables differ:\n{printed}"
         assert "identical" in printed and "changed" not in printed, printed
         assert figures(stack_env, ids) == before_ids
