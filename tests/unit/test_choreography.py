@@ -205,6 +205,18 @@ def test_a_give_up_loses_to_a_step_that_did_act_and_the_saga_goes_on():
     assert w.effects == [(s, "action") for s in STEPS[1:]]
 
 
+def test_a_resend_read_in_time_after_the_step_acted_acts_no_second_time_and_publishes_nothing():
+    w = World(muted={"inventory"}).start()  # inventory acts on ReserveStock; its answer is slow
+    assert w.effects[-1] == ("reserve_stock", "action")
+    w.time_passes(11)                        # payments' watch resends; inventory reads it well in time
+    assert len(w.of("resend", 2)) == 1
+    assert w.effects.count(("reserve_stock", "action")) == 1, "the resend acted a second time"
+    w.unmute("inventory")
+    assert len(w.of("outcome", 2, "action")) == 1, "a repeated ask publishes nothing: the first answer is on its way"
+    assert w.status == "COMPLETED"
+    assert w.effects == [(s, "action") for s in STEPS[1:]]
+
+
 def test_a_compensation_that_keeps_failing_is_resent_after_back_offs_then_quarantined():
     w = World(refuse={("issue_invoice", "action"): "needs approval",
                       ("charge_payment", "compensation"): "needs a person"}).start()
