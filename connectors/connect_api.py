@@ -75,9 +75,9 @@ class _RetryingTransport(httpx.HTTPTransport):
 class ConnectClient:
     def __init__(self, url: str, timeout: float = 60.0, rebalance_patience: float = 60.0) -> None:
         """`url`: one worker's, or every worker's comma-separated (CONNECT_URLS): the first that answers serves."""
-        urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
-        self.url = urls[0]
-        transport = _RetryingTransport(rebalance_patience, [httpx.URL(u) for u in urls[1:]])
+        addresses = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
+        self.url = addresses[0]
+        transport = _RetryingTransport(rebalance_patience, [httpx.URL(u) for u in addresses[1:]])
         self.http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -169,5 +169,5 @@ class ConnectClient:
 def cluster_url(env: Mapping[str, str]) -> str:
     """Every worker's address (`make env`'s CONNECT_URLS) for a client that should survive one
     worker's death; CONNECT_URL alone when it was pointed elsewhere (a stack of one's own)."""
-    urls = env.get("CONNECT_URLS", "")
-    return urls if env["CONNECT_URL"] in urls.split(",") else env["CONNECT_URL"]
+    every = env.get("CONNECT_URLS", "")
+    return every if env["CONNECT_URL"] in every.split(",") else env["CONNECT_URL"]
