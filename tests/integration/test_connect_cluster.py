@@ -17,7 +17,7 @@ from tests.integration.conftest import REPO
 from tests.integration.replication_helpers import SPEC
 from tests.polling import poll
 
-pytestmark = [pytest.mark.integration, pytest.mark.destructive]
+pytestmark = [pytest.mark.integration, pytest.mark.destructive, pytest.mark.timeout(1500)]
 CONNECTOR = "orders-source"
 
 
@@ -52,7 +52,7 @@ def test_killed_connect_worker_hands_its_capture_to_the_other(stack_env, reader,
         with psycopg.connect(stack_env["ORDERS_DATABASE_URL"], autocommit=True) as conn:
             conn.execute("INSERT INTO customers (name, email) VALUES (%s, %s)",
                          (f"after-kill-{unique}", f"{unique}@example.org"))
-        source.wait_for(lambda m: f"after-kill-{unique}".encode() in (m.value() or b""), 1, 180,
+        source.wait_for(lambda m: f"after-kill-{unique}".encode() in (m.value() or b""), 1, 300,
                         f"the change committed after {name} was killed, captured by the surviving worker")
         now = poll(lambda: _task_worker(client), lambda w: w is not None, 60, f"{CONNECTOR} RUNNING again")
         assert now != victim, f"the task should run on the surviving worker, not on the killed {victim}"
