@@ -5,7 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CDC := $(PY) -m cli
 # `make test` runs its own stack, on other ports, so a developer's stack is left alone.
-TEST_STACK := CDC_STACK_DIR=$(CURDIR)/.stack/test CDC_PORT_BASE=25400
+TEST_STACK_DIR ?= $(CURDIR)/.stack/test
+TEST_PORT_BASE ?= 25400
+TEST_STACK := CDC_STACK_DIR=$(TEST_STACK_DIR) CDC_PORT_BASE=$(TEST_PORT_BASE)
 # `make test-docker`: the compose stack, on ports and a run folder of its own (override both to move it)
 DOCKER_STACK_DIR ?= $(CURDIR)/.stack/docker-test
 DOCKER_PORT_BASE ?= 27400
