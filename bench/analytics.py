@@ -22,7 +22,8 @@ from services.shortener.analytics.clicks import CLICKS_READ_MODEL
 from services.shortener.load import LoadResult, create_links, redirects
 
 SAMPLE_S = 0.02
-COMPARE = ("SELECT url_id, g, date_trunc(g, clicked_at AT TIME ZONE 'UTC'), count(*) FROM clicks, "
+COMPARE = ("SELECT url_id, g, CASE WHEN g <> 'total' THEN date_trunc(g, clicked_at AT TIME ZONE 'UTC') END, count(*) "
+           "FROM clicks, "
            "unnest(ARRAY['total', 'minute', 'hour', 'day']) g WHERE url_id = ANY(%s) GROUP BY 1, 2, 3",
            "SELECT shortener_url_id, grain, bucket AT TIME ZONE 'UTC', clicks FROM link_clicks WHERE shortener_url_id "
            "= ANY(%s) UNION ALL SELECT shortener_url_id, 'total', NULL, clicks FROM link_totals WHERE "
