@@ -2,6 +2,8 @@
 saga to end, reading each participant's own records, and starting the workers of a mode."""
 from __future__ import annotations
 
+import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from tests.polling import poll
 # the place-order saga's participant services, each with a saga worker
 PARTICIPANTS = PLACE_ORDER_SAGA.participants
 __all__ = ["MODES", "PARTICIPANTS", "coordinator", "saga_workers_of", "one", "rows", "order", "finish", "records",
-           "wait_captured"]
+           "wait_captured", "timeout_scale"]
 
 
 def coordinator(mode: str) -> str:
@@ -60,12 +62,12 @@ def order(env, unique: str, credit: str, quantity: int, price: str, country: str
     return order_id, sku
 
 
-def finish(env, order_id: int) -> tuple[str, str]:
+def finish(env, order_id: int, timeout: float = 90) -> tuple[str, str]:
     """Wait until the saga ended; returns (saga state, order status)."""
     try:
         state = poll(lambda: one(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT state, reason FROM saga_instances "
                                  "WHERE payload->>'order_id' = %s", (str(order_id),)),
-                     lambda row: row is not None and row[0] in ("COMPLETED", "COMPENSATED", "FAILED"), 90,
+                     lambda row: row is not None and row[0] in ("COMPLETED", "COMPENSATED", "FAILED"), timeout,
                      f"the saga of order {order_id} to end")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{diagnose()}") from None
@@ -98,3 +100,44 @@ def wait_captured(env, service: str, timeout: float = 60) -> None:
                      (f"cdc_{service}",)),
          lambda r: r is not None and (pg_lsn(r[0]) or 0) >= (pg_lsn(now[0]) or 0), timeout,
          f"the {service} connector to confirm WAL position {now[0]}")
+
+
+def capture_hop(env) -> float:
+    """Seconds from a committed row to its change event on the topic: one hop of a saga message
+    (service outbox -> Debezium -> Kafka), measured now."""
+    from stack.kafka_client import ADMIN, access
+    from tests.integration.kafka_reader import TopicReader
+
+    reader = TopicReader(access(env, ADMIN), ["orders.public.customers"])
+    try:
+        started = time.monotonic()
+        with psycopg.connect(env["ORDERS_DATABASE_URL"], autocommit=True) as conn:
+            row = conn.execute("INSERT INTO customers (name, email) VALUES ('hop', %s) RETURNING id",
+                               (f"hop-{uuid.uuid4().hex[:10]}@example.org",)).fetchone()
+        assert row is not None
+        key = f'{{"id":{row[0]}}}'.encode()
+        reader.wait_for(lambda m: m.key() == key, 1, 120, "the probe row's change event")
+        return time.monotonic() - started
+    finally:
+        reader.close()
+
+
+def worker_start(env, log_dir: Path) -> float:
+    """Seconds from launching a saga worker to its being healthy with partitions, measured now."""
+    started = time.monotonic()
+    w = saga_worker("payments", "orchestration", env, log_dir)
+    try:
+        w.wait_healthy(300)
+        return time.monotonic() - started
+    finally:
+        w.stop()
+
+
+def timeout_scale(env, log_dir: Path, quickest: float = 0.1) -> float:
+    """A CDC_SAGA_TIMEOUT_SCALE for tests that wait on step timeouts: `quickest` (1 s steps) on
+    a quiet box, more when the box is slow, so that only the test's own outage times out: a
+    step's round trip (two hops and the handling) stays well inside its timeout, and a worker
+    the test restarts is back well inside a compensation's retries (250 s x scale of them: 25 s
+    at 0.1; about four start-ups at start-up / 60)."""
+    hop = max(capture_hop(env) for _ in range(3))
+    return round(min(3.0, max(quickest, 0.6 * hop, worker_start(env, log_dir) / 60)), 2)

@@ -11,12 +11,30 @@ import httpx
 import pytest
 
 from services.ecommerce.place_order import PLACE_ORDER
-from tests.integration.saga_helpers import MODES, coordinator, finish, one, order, records, rows, saga_worker, saga_workers_of
+from tests.integration.saga_helpers import (
+    MODES,
+    coordinator,
+    finish,
+    one,
+    order,
+    records,
+    rows,
+    saga_worker,
+    saga_workers_of,
+    timeout_scale,
+)
 from tests.integration.workers import REPO
 from tests.polling import poll
 
 pytestmark = pytest.mark.integration
-FAST = {"CDC_SAGA_TIMEOUT_SCALE": "0.1"}  # step timeouts of 1 s instead of 10 s
+
+
+@pytest.fixture(scope="module")
+def fast(stack_env, tmp_path_factory) -> tuple[dict[str, str], float]:
+    """Step timeouts of 1 s instead of 10 s, longer on a busy box (measured: a capture hop, a
+    worker's start-up); and how long a saga of these tests may then take to end."""
+    scale = timeout_scale(stack_env, tmp_path_factory.mktemp("probe"))
+    return {"CDC_SAGA_TIMEOUT_SCALE": str(scale)}, 90 + 600 * scale
 RESERVE = next(s for s in PLACE_ORDER.steps if s.name == "reserve_stock")
 
 
@@ -43,18 +61,19 @@ def _missed(env, order_id: int, step_name: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_env, tmp_path, unique, mode):
+def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_env, tmp_path, unique, mode, fast):
     """Inventory is down: the saga resends, gives up, compensates (the reservation too, as it may
     have happened) and refunds. When inventory comes back and reads the old commands, nothing
     is reserved: a late action after its compensation does nothing."""
+    env, ends_within = fast
     names = (coordinator(mode), "payments", "invoicing", "shipping", "orders")
-    workers = saga_workers_of(mode, stack_env, tmp_path, names, extra_env=FAST)
+    workers = saga_workers_of(mode, stack_env, tmp_path, names, extra_env=env)
     try:
         for w in workers.values():
             w.wait_healthy()
         order_id, sku = order(stack_env, unique, credit="1000", quantity=2, price="10.00")
         saga_of = ("SELECT state FROM saga_instances WHERE payload->>'order_id' = %s", (str(order_id),))
-        poll(lambda: one(stack_env["ORCHESTRATOR_OBSERVER_URL"], *saga_of), lambda r: r == ("COMPENSATING",), 60,
+        poll(lambda: one(stack_env["ORCHESTRATOR_OBSERVER_URL"], *saga_of), lambda r: r == ("COMPENSATING",), ends_within,
              "the saga giving up on the stopped inventory participant and compensating")
         # Exact, not a bound: inventory is down, so no answer can cut the resends short or add one.
         resent = _sent(stack_env, order_id, "reserve_stock", "action")
@@ -66,8 +85,8 @@ def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_en
         port = workers[coordinator(mode)].port
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'cdc_saga_deadlines_missed{cause="participant_timeout"}' in metrics, metrics
-        workers["inventory"] = saga_worker("inventory", mode, stack_env, tmp_path, FAST)  # back, old messages waiting
-        assert finish(stack_env, order_id) == ("COMPENSATED", "REJECTED")
+        workers["inventory"] = saga_worker("inventory", mode, stack_env, tmp_path, env)  # back, old messages waiting
+        assert finish(stack_env, order_id, ends_within) == ("COMPENSATED", "REJECTED")
         r = records(stack_env, order_id, sku)
         assert r["reservations"] == [] and r["stock"] == (10, 0), "no reservation after the release"
         assert [s for s, _ in r["payments"]] == ["REFUNDED"], "charged, then refunded"
@@ -82,20 +101,21 @@ def test_participant_down_past_the_timeout_then_back_has_no_late_effect(stack_en
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_compensation_that_fails_for_good_quarantines_its_saga_while_others_complete(stack_env, tmp_path, unique,
-                                                                                       mode):
+                                                                                       mode, fast):
     """A refund over 10,000.00 needs a person: the payments participant keeps refusing it. That
     saga ends FAILED, visible in `observe sagas` and the coordinator's metric; the others go on."""
     store = stack_env["ORCHESTRATOR_OBSERVER_URL"]
     failed_before = {r[0] for r in rows(store, "SELECT id::text FROM saga_instances WHERE state = 'FAILED'")}
-    workers = saga_workers_of(mode, stack_env, tmp_path, extra_env=FAST)
+    env, ends_within = fast
+    workers = saga_workers_of(mode, stack_env, tmp_path, extra_env=env)
     try:
         for w in workers.values():
             w.wait_healthy()
         # 6 x 2,000.00: charged, reserved, then the invoice (over 5,000.00) is refused -> refund refused
         stuck_id, _ = order(stack_env, f"{unique}a", credit="100000", quantity=6, price="2000.00", on_hand=10)
         fine_id, _ = order(stack_env, f"{unique}b", credit="1000", quantity=1, price="10.00")
-        assert finish(stack_env, fine_id) == ("COMPLETED", "APPROVED")
-        state, status = finish(stack_env, stuck_id)
+        assert finish(stack_env, fine_id, ends_within) == ("COMPLETED", "APPROVED")
+        state, status = finish(stack_env, stuck_id, ends_within)
         assert (state, status) == ("FAILED", "PENDING"), "quarantined: the order waits for a person"
         stuck_saga = _saga_id(stack_env, stuck_id)
         reason = one(store, "SELECT reason FROM saga_instances WHERE id::text = %s", (stuck_saga,))

@@ -69,7 +69,10 @@ class WorkerProcess:
         """The worker's exit code (a start that found its port taken is retried first)."""
         deadline = time.monotonic() + timeout
         while True:
-            code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"worker {self.pair} still running after {timeout:.0f}s:\n{self.tail()}") from None
             self._relaunch_if_port_taken()
             if self.proc.poll() is not None:
                 return code
