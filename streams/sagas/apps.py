@@ -315,7 +315,7 @@ def create_orchestrator_app(ws: SagaWorkerSettings) -> faust.App:
     async def scan(conn: psycopg.AsyncConnection, now: float, gap: float) -> None:
         for defn in sagas.definitions:
             if gap:
-                await orchestrator.shift_deadlines(conn, defn, gap)
+                await orchestrator.shift_deadlines(conn, defn, gap, away_since=now - gap)
             due = await orchestrator.due_participants(conn, defn, now)
             delays = {p: await probe.delay(routes[p]) for p in due}
             await orchestrator.scan_timeouts(conn, defn, now, delays=delays, slot=store_slot)

@@ -193,12 +193,14 @@ class Participant:
         return {participant_of(self.sagas.definition(t), step) for t, step in await cur.fetchall()}
 
     async def shift_watches(self, conn: psycopg.AsyncConnection, gap: float, now: float) -> int:
-        """This participant's watch scan was away for `gap` seconds: every waiting deadline moves
-        by as much, and each saga's timeline hears why."""
+        """This participant's watch scan was away for `gap` seconds (until `now`): every deadline
+        waiting since before then moves by as much, and each saga's timeline hears why. A watch set
+        after (by the participant now back) was never left unread and keeps its deadline."""
         async with conn.transaction():
             cur = await conn.execute(f"UPDATE saga_watches SET deadline = deadline + make_interval(secs => %s), "
                                      f"updated_at = clock_timestamp() WHERE state = 'waiting' "
-                                     f"RETURNING saga_type, {WATCH_COLUMNS}", (gap,))
+                                     f"AND updated_at < to_timestamp(%s) "
+                                     f"RETURNING saga_type, {WATCH_COLUMNS}", (gap, now - gap))
             moved = await cur.fetchall()
             for row in moved:
                 defn, w = self.sagas.definition(row[0]), _watch(row[1:])

@@ -107,13 +107,17 @@ async def due_participants(conn: psycopg.AsyncConnection, defn: SagaDefinition, 
     return {defn.steps[step].participant for (step,) in await cur.fetchall()}
 
 
-async def shift_deadlines(conn: psycopg.AsyncConnection, defn: SagaDefinition, gap: float) -> int:
-    """The orchestrator was away for `gap` seconds: every pending deadline moves by as much, and
-    each saga's timeline says why."""
+async def shift_deadlines(conn: psycopg.AsyncConnection, defn: SagaDefinition, gap: float,
+                          away_since: float | None = None) -> int:
+    """The orchestrator was away for `gap` seconds (from `away_since`, its last tick): every
+    deadline pending since before then moves by as much, and each saga's timeline says why. A
+    saga set going after that (by the orchestrator now back, before its first scan) was never
+    left unread: it keeps its deadline, else every restart would push it out again."""
     async with conn.transaction():
         cur = await conn.execute("UPDATE saga_instances SET deadline = deadline + make_interval(secs => %s) "
                                  "WHERE state IN ('RUNNING', 'COMPENSATING') AND saga_type = %s "
-                                 "RETURNING id, step, phase", (gap, defn.name))
+                                 "AND (%s::float8 IS NULL OR updated_at < to_timestamp(%s::float8)) "
+                                 "RETURNING id, step, phase", (gap, defn.name, away_since, away_since))
         moved = await cur.fetchall()
         detail = deadlines.delay_detail(f"the orchestrator was away {gap:.1f}s")
         for sid, step, phase in moved:

@@ -86,6 +86,7 @@ def test_a_watch_scan_that_was_away_moves_every_waiting_deadline_by_the_gap(fres
     now = time.time()
     _watching(dsn, "away", now + 1)
     before = _state(dsn, "away")[1]
-    assert asyncio.run(_with(dsn, lambda c: _me().shift_watches(c, 90.0, now))) == 1
+    # the scan is back 91 s on, after 90 s away: the watch was set before it left
+    assert asyncio.run(_with(dsn, lambda c: _me().shift_watches(c, 90.0, now + 91))) == 1
     attempt, after, kinds = _state(dsn, "away")
     assert attempt == 1 and after == pytest.approx(before + 90.0, abs=0.01) and kinds == ["SagaDelay"]

@@ -96,10 +96,23 @@ def test_an_orchestrator_that_was_away_moves_every_pending_deadline_by_the_gap(f
     assert asyncio.run(_run(dsn, lambda c: tick(c, now + 1))) == 0.0, "a normal tick"
     gap = asyncio.run(_run(dsn, lambda c: tick(c, now + 121)))
     assert gap == pytest.approx(120.0)
-    assert asyncio.run(_run(dsn, lambda c: orchestrator.shift_deadlines(c, PLACE_ORDER, gap))) == 1
+    assert asyncio.run(_run(dsn, lambda c: orchestrator.shift_deadlines(c, PLACE_ORDER, gap, now + 1))) == 1
     _, attempt, after, events = _saga(dsn, sid)
     assert after == pytest.approx(before + 120.0, abs=0.01) and attempt == 1
     assert [k for k, _ in events] == ["delayed"] and "orchestrator was away" in events[0][1], events
+
+
+def test_a_saga_started_after_the_orchestrator_came_back_keeps_its_deadline(fresh_db):
+    """Only deadlines left unread while the orchestrator was away move: one set since (before the
+    first scan of the orchestrator now back) was never unread, and a restart must not push it out."""
+    dsn = fresh_db(SAGA_STORE)
+    now = time.time()
+    sid = _started(dsn, "fresh", now)
+    _, _, before, _ = _saga(dsn, sid)
+    # the last tick, 200 s ago; the saga was set going since
+    assert asyncio.run(_run(dsn, lambda c: orchestrator.shift_deadlines(c, PLACE_ORDER, 200.0, now - 200))) == 0
+    _, _, after, events = _saga(dsn, sid)
+    assert after == pytest.approx(before, abs=0.01) and events == [], (before, after, events)
 
 
 def test_an_expired_action_that_reached_its_topic_while_the_participant_ran_acts_one_from_before_is_dropped(fresh_db):
