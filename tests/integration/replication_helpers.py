@@ -83,3 +83,44 @@ def reset_group_to_earliest(kafka: KafkaAccess, pair_name: str) -> None:
     futures = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(pair.group_id, parts)])
     for fut in futures.values():
         fut.result(timeout=30)
+
+
+class PositionWatch:
+    """Samples a pair's replica positions in a thread and records every row whose position went
+    down between two samples (an older version applied over a newer one)."""
+
+    def __init__(self, env: dict[str, str], pair_name: str, interval: float = 0.05) -> None:
+        self.env, self.pair_name, self.interval = env, pair_name, interval
+        self.regressions: list[str] = []
+        self.errors: list[BaseException] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> PositionWatch:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        seen: dict[int, int] = {}
+        try:
+            while not self._stop.is_set():
+                for key, pos in positions(self.env, self.pair_name).items():
+                    if pos < seen.get(key, 0):
+                        self.regressions.append(f"customer {key}: position {seen[key]} -> {pos}")
+                    seen[key] = pos
+                self.samples += 1
+                self._stop.wait(self.interval)
+        except BaseException as exc:  # noqa: BLE001 - kept, so a test cannot pass because the sampler died
+            self.errors.append(exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def stop(self) -> None:
+        """Stop sampling; fail if the sampler died, sampled too little to mean anything, or saw a row go back."""
+        self.close()
+        assert not self.errors, f"the position sampler failed: {self.errors!r}"
+        assert self.samples > 10, f"the position sampler ran only {self.samples} times"
+        assert not self.regressions, f"rows went back to an older version: {self.regressions[:5]}"
