@@ -60,6 +60,10 @@ def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
         try:
             async for events in stream.noack_take(ws.batch_max, within=ws.batch_within):
                 messages = [_raw(e.message) for e in events]
+                firsts: dict[tuple[str, int], int] = {}
+                for m in messages:
+                    firsts.setdefault((m.topic, m.partition), m.offset)
+                state.fetched(firsts)
                 try:
                     outcome = await replicator.process(messages)
                 except FatalApplyError as exc:

@@ -46,6 +46,14 @@ class WorkerState:
         self.dead.labels(self.pair).inc(len(outcome.dead))
         self.latency.labels(self.pair).observe(outcome.seconds)
 
+    def fetched(self, first_offsets: dict[tuple[str, int], int]) -> None:
+        """A batch in hand, first offset per partition. On a partition this process has applied
+        nothing on yet, everything before that offset was done (the group's committed offset), so
+        the lag counts from it: the consumer's position has already moved past the batch, and a
+        worker stuck on its very first batch would otherwise report no lag and stay healthy."""
+        for tp, offset in first_offsets.items():
+            self.applied_offsets.setdefault(tp, offset - 1)
+
     def lag_of(self, highwaters: dict[tuple[str, int], int], positions: dict[tuple[str, int], int]) -> int:
         """highwater = next offset to be written. Next to apply: after the last applied offset, or
         where the consumer stands for a partition this process has applied nothing on yet."""

@@ -35,3 +35,19 @@ def test_caught_up_idle_worker_is_healthy():
     state.applied_offsets[TP] = 8
     state.last_progress = time.monotonic() - 1000
     assert state.evaluate({TP}, {TP: 9}).healthy
+
+
+def test_a_worker_stuck_on_its_first_batch_shows_the_batch_as_lag():
+    """Its position already moved past the batch it fetched; the lag counts from the batch's first offset."""
+    state = WorkerState("p", stall_after=10)
+    state.fetched({TP: 5})                        # offsets 5..8 in hand, none applied
+    state.last_progress = time.monotonic() - 11
+    health = state.evaluate({TP}, {TP: 9}, positions={TP: 9})
+    assert not health.healthy and health.details["lag"] == 4, health
+
+
+def test_a_fetch_does_not_move_back_what_was_applied():
+    state = WorkerState("p", stall_after=10)
+    state.applied_offsets[TP] = 8
+    state.fetched({TP: 3})                        # a redelivery after a rebalance
+    assert state.applied_offsets[TP] == 8
