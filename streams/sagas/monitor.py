@@ -35,7 +35,9 @@ async def record(conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEve
         status, reason = choreography.status_after(defn, before, e)
         ask = choreography.ask_of(defn, e)
         step, phase, attempt = (ask.step, ask.phase, ask.attempt) if ask else (e.step, e.action, e.attempt)
-        if before not in choreography.TERMINAL:
+        if before in choreography.TERMINAL:
+            await _late_reason(conn, defn, e, before)
+        else:
             # the first reason tells why compensating began; a quarantine says why it stopped
             await conn.execute("UPDATE saga_instances SET state = %s, step = %s, phase = %s, attempt = %s, "
                                "reason = CASE WHEN %s = 'FAILED' THEN %s ELSE coalesce(reason, %s) END, "
@@ -46,6 +48,22 @@ async def record(conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEve
                                "VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s)",
                                (e.saga_id, e.at, kind, s, name, action, detail))
         if status in choreography.TERMINAL and before not in choreography.TERMINAL:
-            await conn.execute("INSERT INTO saga_events (saga_id, at, kind, detail) VALUES (%s, to_timestamp(%s), "
-                               "'ended', %s)", (e.saga_id, e.at, f"{status}{': ' + reason if reason else ''}"))
+            # the saga's reason (why compensating began), as the orchestrator's timeline ends
+            await conn.execute("INSERT INTO saga_events (saga_id, at, kind, detail) SELECT %s, to_timestamp(%s), "
+                               "'ended', %s || coalesce(': ' || reason, '') FROM saga_instances WHERE id = %s",
+                               (e.saga_id, e.at, status, e.saga_id))
     return True
+
+
+async def _late_reason(conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent, state: str) -> None:
+    """A monitor catching up reads several topics in no causal order: a saga's last event (the
+    initiator's compensation) can come before the failure that began the compensations. The
+    state stays terminal; the reason that failure gives is kept if none was recorded yet."""
+    _, reason = choreography.status_after(defn, "RUNNING", e)
+    if reason is None:
+        return
+    cur = await conn.execute("UPDATE saga_instances SET reason = %s WHERE id = %s AND reason IS NULL RETURNING 1",
+                             (reason, e.saga_id))
+    if await cur.fetchone() is not None:
+        await conn.execute("UPDATE saga_events SET detail = %s WHERE saga_id = %s AND kind = 'ended' AND detail = %s",
+                           (f"{state}: {reason}", e.saga_id, state))
