@@ -8,15 +8,31 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import httpx
 import pytest
 
 from connectors.connect_api import ConnectClient
+from observe.replication import consumer_lag
 from services.ecommerce.place_order import PLACE_ORDER
 from services.registry import current
+from stack.kafka_client import OBSERVER, access
+from streams.sagas.choreography_runtime import monitor_subscriptions
+from streams.sagas.enabled import enabled
 from streams.sagas.machine import step_timeout
-from tests.integration.saga_helpers import MODES, coordinator, finish, one, order, rows, saga_worker, saga_workers_of
+from tests.integration.saga_helpers import (
+    MODES,
+    PARTICIPANTS,
+    coordinator,
+    finish,
+    one,
+    order,
+    records,
+    rows,
+    saga_worker,
+    saga_workers_of,
+)
 from tests.integration.workers import REPO
 from tests.polling import poll
 
@@ -154,4 +170,72 @@ def test_an_orchestrator_down_past_every_timeout_compensates_nothing_when_it_ret
                     f"saga {key} timed out before its deadline was moved for the downtime: {events}"
     finally:
         for w in workers.values():
+            w.stop()
+
+
+def _order_status(env, order_id: int) -> str | None:
+    row = one(env["ORDERS_OBSERVER_URL"], "SELECT status FROM orders WHERE id = %s", (order_id,))
+    return row[0] if row else None
+
+
+def _monitored(env, order_ids: list[int]) -> list[tuple]:
+    return rows(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT payload->>'order_id', state FROM saga_instances "
+                "WHERE payload->>'order_id' = ANY(%s)", ([str(o) for o in order_ids],))
+
+
+def _compensation_record(env, order_id: int) -> tuple[str | None, list[tuple]]:
+    """(the saga's reason, its compensation timeline as (kind, step)) as the monitor recorded them."""
+    reason = one(env["ORCHESTRATOR_OBSERVER_URL"], "SELECT reason FROM saga_instances WHERE payload->>'order_id' = %s",
+                 (str(order_id),))
+    timeline = rows(env["ORCHESTRATOR_OBSERVER_URL"],
+                    "SELECT e.kind, e.step_name FROM saga_events e JOIN saga_instances s ON s.id = e.saga_id "
+                    "WHERE s.payload->>'order_id' = %s AND e.action = 'compensation' ORDER BY e.at, e.id",
+                    (str(order_id),))
+    return (reason[0] if reason else None), [tuple(r) for r in timeline]
+
+
+def test_choreographed_sagas_complete_with_the_monitor_down_and_it_catches_up_when_back(stack_env, tmp_path,
+                                                                                         unique):
+    """The monitor only records the choreography: with it stopped, the participants alone carry
+    one saga to completion and another through its compensations. Started afterwards, it reads
+    the events it missed and records both as they happened: end states, the reason, compensations
+    newest first, and nothing timed out."""
+    mode = "choreography"
+    participants = saga_workers_of(mode, stack_env, tmp_path, names=tuple(PARTICIPANTS))
+    monitor = None
+    try:
+        for w in participants.values():
+            w.wait_healthy(timeout=180)  # a loaded machine starts Faust slowly
+        ok, _ = order(stack_env, f"{unique}ok", credit="1000", quantity=2, price="10.00")
+        bad, sku = order(stack_env, f"{unique}aq", credit="1000", quantity=1, price="10.00", country="AQ")
+        for order_id, status in ((ok, "APPROVED"), (bad, "REJECTED")):
+            poll(lambda o=order_id: _order_status(stack_env, o), lambda s, want=status: s == want, 120,
+                 f"order {order_id} {status} by the participants alone (no monitor running)")
+        r = records(stack_env, bad, sku)
+        assert r["payments"] == [("REFUNDED", Decimal("10.00"))] and r["stock"] == (10, 0), r
+        assert r["invoices"] == [("CANCELLED",)] and r["shipments"] == [], r
+        assert _monitored(stack_env, [ok, bad]) == [], "something recorded the sagas while the monitor was down"
+
+        monitor = saga_worker(coordinator(mode), mode, stack_env, tmp_path)
+        monitor.wait_healthy(timeout=180)
+        assert finish(stack_env, ok) == ("COMPLETED", "APPROVED")
+        assert finish(stack_env, bad) == ("COMPENSATED", "REJECTED")
+        # Catching up across topics, the monitor may read a saga's last event before the others:
+        # the end state comes first, the rest of the record follows; wait for all of it.
+        undone = ["issue_invoice", "reserve_stock", "charge_payment", "create_order"]
+        expected = ("schedule_shipment: the carrier does not serve AQ",
+                    [x for step in undone for x in (("sent", step), ("replied", step))])
+        poll(lambda: _compensation_record(stack_env, bad), lambda got: got == expected, 120,
+             f"the monitor's record of order {bad}: (reason, compensations newest first) = {expected}")
+        # everything it missed read (its group at the end of every topic it follows): still no timeout
+        kafka = access(stack_env, OBSERVER)
+        poll(lambda: {t: consumer_lag(kafka, "cdc-choreography-monitor", t) for t in monitor_subscriptions(enabled())},
+             lambda lags: not any(lags.values()), 120, "the monitor caught up with every topic it follows")
+        timed_out = rows(stack_env["ORCHESTRATOR_OBSERVER_URL"],
+                         "SELECT s.payload->>'order_id', e.step_name FROM saga_events e "
+                         "JOIN saga_instances s ON s.id = e.saga_id WHERE s.payload->>'order_id' = ANY(%s) "
+                         "AND e.kind = 'timed_out'", ([str(ok), str(bad)],))
+        assert timed_out == [], f"the monitor's absence showed up as timeouts: {timed_out}"
+    finally:
+        for w in [*participants.values(), *([monitor] if monitor else [])]:
             w.stop()
