@@ -3,6 +3,7 @@ convergence, replay, crash, poison messages, takeover and backfill."""
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import psycopg
@@ -195,6 +196,27 @@ def _snapshot_read_key(message) -> int | None:
     return None
 
 
+def _read_until_reread(topic: TopicReader, keys: set[int], timeout: float) -> dict[int, int]:
+    """Read the topic (each message parsed once) until every key had a snapshot read; returns
+    key -> the read's timestamp (ms)."""
+    reads: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    while not keys <= set(reads):
+        if time.monotonic() > deadline:
+            missing = sorted(keys - set(reads))
+            raise AssertionError(f"after {timeout:.0f}s expected snapshot reads of the {len(keys)} customers that "
+                                 f"existed before the backfill; read {len(keys & set(reads))}, missing e.g. "
+                                 f"{missing[:10]} ({len(topic.seen)} messages seen)")
+        for m in topic.consumer.consume(500, timeout=0.5):
+            if m.error():
+                continue
+            topic.seen.append(m)
+            key = _snapshot_read_key(m)
+            if key is not None:
+                reads[key] = m.timestamp()[1]
+    return reads
+
+
 def _writes_until(url: str, tag: str, stop: threading.Event) -> None:
     """Rounds of inserts, updates and deletes on the source until told to stop."""
     rounds = 0
@@ -225,16 +247,13 @@ def test_backfill_over_a_live_non_empty_replica_with_concurrent_writes_converges
     try:
         cdc("backfill", INVENTORY, "--no-wait")
         # a burst's deletes touch only its own rows: every row from before must be read again
-        topic.wait_for(lambda m: _snapshot_read_key(m) in before, len(before), 240,
-                       f"snapshot reads of the {len(before)} customers that existed before the backfill")
+        reads = _read_until_reread(topic, before, 240)
     finally:
         stop.set()
         writes.join(60)
         watch.close()
     assert not writes.is_alive() and not errors, errors
-    reads = {_snapshot_read_key(m): m for m in topic.seen if _snapshot_read_key(m) is not None}
-    assert before <= set(reads), f"rows never re-read: {sorted(before - set(reads))[:10]}"
-    first, last = (min(m.timestamp()[1] for m in reads.values()), max(m.timestamp()[1] for m in reads.values()))
+    first, last = min(reads.values()), max(reads.values())
     live = [m for m in topic.seen if first <= m.timestamp()[1] <= last and _snapshot_read_key(m) is None]
     assert live, "no live change reached the topic while the snapshot ran: nothing concurrent was tested"
     assert_converged(stack_env, [INVENTORY])
