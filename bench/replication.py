@@ -71,12 +71,15 @@ def prefill(kafka: KafkaAccess, topic: str, events: Iterable[tuple[bytes, bytes]
     assert producer.flush(120) == 0, "pre-fill did not complete"
 
 
-def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int) -> float:
-    name = f"bench-{os.getpid()}-{run}"
+def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int,
+             faust_drain: bool = False) -> float:
+    """`faust_drain`: the worker with Faust's own per-message drain (before the direct drain)."""
+    name = f"bench-{os.getpid()}-{run}{'-fd' if faust_drain else ''}"
     topic = f"bench.replication.{name}"
     prefill(access(env, ADMIN), topic, events)
     try:
-        with our_worker(env, name, topic, with_version=False, batch_max=batch_max):
+        with our_worker(env, name, topic, with_version=False, batch_max=batch_max,
+                        extra_args=("--faust-drain",) if faust_drain else ()):
             started = time.monotonic()
             with psycopg.connect(env["INVENTORY_OBSERVER_URL"], autocommit=True) as conn:
                 while True:
@@ -116,6 +119,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-max", type=int, default=5000)
+    parser.add_argument("--compare-drain", action="store_true",
+                        help="also run the worker with Faust's own drain (--faust-drain), alternating")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
                         help="skip the Faust-alone runs measured beside the worker")
     args = parser.parse_args()
@@ -123,15 +128,24 @@ def main() -> None:
     events, rows, total = make_events(args.events, args.keys, seed=7)
     print(f"{args.events} change events over {args.keys} keys (c/u/d), {PARTITIONS} partitions, "
           f"batch <= {args.batch_max}; one worker, {args.runs} runs")
-    rates, ceilings = [], []
+    rates: list[float] = []
+    ceilings: list[float] = []
+    before: list[float] = []
     for run in range(args.runs):  # alternate, so drift of this shared machine hits both alike
         rate = run_once(env, events, rows, total, run, args.batch_max)
         rates.append(rate)
+        if args.compare_drain:
+            before.append(run_once(env, events, rows, total, run, args.batch_max, faust_drain=True))
         ceiling = ceiling_once(env, events, run) if args.ceiling else None
         if ceiling:
             ceilings.append(ceiling)
-        print(f"  run {run + 1}: worker {rate:,.0f} events/s" + (f", Faust alone {ceiling:,.0f} events/s" if ceiling else ""))
+        print(f"  run {run + 1}: worker {rate:,.0f} events/s"
+              + (f", with Faust's own drain {before[-1]:,.0f} events/s" if before else "")
+              + (f", Faust alone {ceiling:,.0f} events/s" if ceiling else ""), flush=True)
     print(f"median: {statistics.median(rates):,.0f} events/s (target >= 20,000)")
+    if before:
+        print(f"with Faust's own drain: {statistics.median(before):,.0f} events/s; the direct drain "
+              f"{statistics.median(rates) / statistics.median(before):.2f}x that")
     if ceilings:
         ratio = statistics.median(rates) / statistics.median(ceilings)
         print(f"Faust alone (no apply, acks only): {statistics.median(ceilings):,.0f} events/s; "
