@@ -1,5 +1,6 @@
-"""The ceiling Faust sets for one worker on this machine: the same app settings, agent and
-batching as a replication worker (streams/app.py), with nothing done per batch but the acks.
+"""The ceiling Faust sets for one worker on this machine: the same app settings, consumer (the
+direct drain), agent and batching as a replication worker (streams/app.py), with nothing done
+per batch but the acks.
 Run by bench/replication.py beside the real worker, in alternation.
 
     python -m bench.faust_ceiling TOPIC EXPECTED_EVENTS   (prints: events/s)"""
@@ -15,6 +16,8 @@ from faust import Worker
 
 from cli import stack_env
 from stack.kafka_client import ADMIN, access
+from streams.direct_drain import SCHEME as DIRECT_DRAIN
+from streams.faust_app import MIN_STREAM_BUFFER
 from streams.quiet_monitor import QuietMonitor
 
 
@@ -28,11 +31,11 @@ def main() -> None:
         pass
     env = stack_env.load()
     kafka = access(env, ADMIN)
-    app = faust.App(f"bench-ceiling-{os.getpid()}", broker=f"kafka://{kafka.bootstrap}",
+    app = faust.App(f"bench-ceiling-{os.getpid()}", broker=f"{DIRECT_DRAIN}://{kafka.bootstrap}",
                     broker_credentials=kafka.faust_credentials(),
                     store="memory://", key_serializer="raw", value_serializer="raw", topic_allow_declare=False,
                     topic_disable_leader=True, consumer_auto_offset_reset="earliest", web_enabled=False,
-                    stream_buffer_maxsize=20000, consumer_max_fetch_size=8 * 1024 * 1024,
+                    stream_buffer_maxsize=MIN_STREAM_BUFFER, consumer_max_fetch_size=8 * 1024 * 1024,
                     broker_max_poll_records=5000, monitor=QuietMonitor())
     topic = app.topic(topic_name, allow_empty=True)
     seen = {"n": 0, "t0": 0.0}

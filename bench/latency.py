@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from bench import source
 from bench.databases import BenchDatabases
@@ -61,8 +61,7 @@ def median_of(runs: list[LatencyRun], what: Callable[[LatencyRun], float]) -> fl
 
 def start_capture(db: BenchDatabases, connect_url: str, kafka: KafkaAccess, topic: str) -> str:
     """A live Debezium capture of the bench table into `topic` (its own slot), running until stopped."""
-    admin = AdminClient(kafka.config())  # held until the future resolves
-    admin.create_topics([NewTopic(topic, source.PARTITIONS, 1)], operation_timeout=30)[topic].result()
+    source.create_capture_topic(kafka, topic)
     name = f"latency-{topic}"
     client = ConnectClient(connect_url)
     try:

@@ -64,16 +64,20 @@ def _matches(url: str, query: str, source: tuple[int, int, str]) -> bool:
 
 
 def run_ours(env: dict[str, str], topic: str, events: int, source: tuple[int, int, str], run: int,
-             batch_max: int = 5000) -> RaceResult:
-    name = f"bench-race-{os.getpid()}-{run}"
-    with our_worker(env, name, topic, with_version=True, batch_max=batch_max) as proc:
+             batch_max: int = 5000, faust_drain: bool = False) -> RaceResult:
+    """`faust_drain`: the worker with Faust's own per-message drain (`cdc worker --faust-drain`),
+    the before side of the direct drain (streams/direct_drain.py)."""
+    side = "ours-faust-drain" if faust_drain else "ours"
+    name = f"bench-race-{os.getpid()}-{run}{'-faust-drain' if faust_drain else ''}"
+    extra = ("--faust-drain",) if faust_drain else ()
+    with our_worker(env, name, topic, with_version=True, batch_max=batch_max, extra_args=extra) as proc:
         meter = Meter(proc.pid)
         meter.start()
         table = "bench_customers_replica WHERE NOT cdc_deleted"
         query = FINGERPRINT.format(id="orders_customer_id", version="version", table=table)
         seconds = _wait_converged(env["INVENTORY_OBSERVER_URL"], query, source[:2], meter, "ours")
         correct = _matches(env["INVENTORY_OBSERVER_URL"], query, source)
-        return RaceResult("ours", events, seconds, meter.cpu, meter.peak_mb, correct)
+        return RaceResult(side, events, seconds, meter.cpu, meter.peak_mb, correct)
 
 
 def run_peer(peer: PeerConnect, peer_url: str, password: str, topic: str, events: int,

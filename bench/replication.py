@@ -24,6 +24,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.our_worker import our_worker
+from bench.procstat import Meter
 from cli import stack_env
 from stack.kafka_client import ADMIN, KafkaAccess, access
 
@@ -71,15 +72,22 @@ def prefill(kafka: KafkaAccess, topic: str, events: Iterable[tuple[bytes, bytes]
     assert producer.flush(120) == 0, "pre-fill did not complete"
 
 
-def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int) -> float:
-    name = f"bench-{os.getpid()}-{run}"
+def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int, run: int, batch_max: int,
+             faust_drain: bool = False) -> tuple[float, float]:
+    """(events/s, worker CPU-s per 1,000 events); `faust_drain`: the worker with Faust's own
+    per-message drain (before the direct drain)."""
+    name = f"bench-{os.getpid()}-{run}{'-fd' if faust_drain else ''}"
     topic = f"bench.replication.{name}"
     prefill(access(env, ADMIN), topic, events)
     try:
-        with our_worker(env, name, topic, with_version=False, batch_max=batch_max):
+        with our_worker(env, name, topic, with_version=False, batch_max=batch_max,
+                        extra_args=("--faust-drain",) if faust_drain else ()) as proc:
             started = time.monotonic()
+            meter = Meter(proc.pid)
+            meter.start()
             with psycopg.connect(env["INVENTORY_OBSERVER_URL"], autocommit=True) as conn:
                 while True:
+                    meter.sample()
                     row = conn.execute("SELECT count(*), coalesce(sum(cdc_position), 0) "
                                        "FROM bench_customers_replica").fetchone()
                     assert row is not None
@@ -89,7 +97,7 @@ def run_once(env: dict[str, str], events, expected_rows: int, expected_sum: int,
                     if time.monotonic() - started > 600:
                         raise SystemExit(f"replica incomplete after 600 s: {rows}/{expected_rows} rows")
                     time.sleep(0.01)
-            return len(events) / (time.monotonic() - started)
+            return len(events) / (time.monotonic() - started), meter.cpu / len(events) * 1000
     finally:
         AdminClient(access(env, ADMIN).config()).delete_topics(
             [topic, f"dlq.replication.{name}"], operation_timeout=30)
@@ -116,6 +124,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-max", type=int, default=5000)
+    parser.add_argument("--compare-drain", action="store_true",
+                        help="also run the worker with Faust's own drain (--faust-drain), alternating")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
                         help="skip the Faust-alone runs measured beside the worker")
     args = parser.parse_args()
@@ -123,15 +133,28 @@ def main() -> None:
     events, rows, total = make_events(args.events, args.keys, seed=7)
     print(f"{args.events} change events over {args.keys} keys (c/u/d), {PARTITIONS} partitions, "
           f"batch <= {args.batch_max}; one worker, {args.runs} runs")
-    rates, ceilings = [], []
+    rates: list[float] = []
+    cpus: list[float] = []
+    ceilings: list[float] = []
+    before: list[tuple[float, float]] = []
     for run in range(args.runs):  # alternate, so drift of this shared machine hits both alike
-        rate = run_once(env, events, rows, total, run, args.batch_max)
+        rate, cpu = run_once(env, events, rows, total, run, args.batch_max)
         rates.append(rate)
+        cpus.append(cpu)
+        if args.compare_drain:
+            before.append(run_once(env, events, rows, total, run, args.batch_max, faust_drain=True))
         ceiling = ceiling_once(env, events, run) if args.ceiling else None
         if ceiling:
             ceilings.append(ceiling)
-        print(f"  run {run + 1}: worker {rate:,.0f} events/s" + (f", Faust alone {ceiling:,.0f} events/s" if ceiling else ""))
-    print(f"median: {statistics.median(rates):,.0f} events/s (target >= 20,000)")
+        print(f"  run {run + 1}: worker {rate:,.0f} events/s ({cpu:.3f} CPU-s/1k)"
+              + (f", with Faust's own drain {before[-1][0]:,.0f} events/s ({before[-1][1]:.3f} CPU-s/1k)"
+                 if before else "")
+              + (f", Faust alone {ceiling:,.0f} events/s" if ceiling else ""), flush=True)
+    print(f"median: {statistics.median(rates):,.0f} events/s, {statistics.median(cpus):.3f} CPU-s/1k (target >= 20,000)")
+    if before:
+        b_rate, b_cpu = statistics.median(r for r, _ in before), statistics.median(c for _, c in before)
+        print(f"with Faust's own drain: {b_rate:,.0f} events/s, {b_cpu:.3f} CPU-s/1k; the direct drain: "
+              f"{statistics.median(rates) / b_rate:.2f}x the events/s, {statistics.median(cpus) / b_cpu:.2f}x the CPU")
     if ceilings:
         ratio = statistics.median(rates) / statistics.median(ceilings)
         print(f"Faust alone (no apply, acks only): {statistics.median(ceilings):,.0f} events/s; "

@@ -73,28 +73,49 @@ def _source_section(meta: dict, ceiling: list[float], captured: list[float]) -> 
     ]
 
 
+SIDES = {  # race side -> its row in the table, in this order
+    "ours": "ours (one Faust worker)",
+    "ours-faust-drain": "ours with Faust's own drain (before the direct drain; `--compare-drain`)",
+    "jdbc-sink": "Debezium JDBC sink (own Connect worker)",
+}
+ONE_WORKER_GOAL = 20_000   # events/s of one worker process (issue 13)
+
+
 def _sink_section(races: list[RaceResult]) -> list[str]:
-    ours = [r for r in races if r.side == "ours"]
-    peer = [r for r in races if r.side == "jdbc-sink"]
+    by_side = {side: [r for r in races if r.side == side] for side in SIDES}
     med = {side: {k: _median([getattr(r, k) for r in rs]) for k in ("events_per_s", "cpu_per_1000", "peak_rss_mb")}
-           for side, rs in (("ours", ours), ("jdbc-sink", peer))}
-    ratio = med["ours"]["events_per_s"] / med["jdbc-sink"]["events_per_s"] if peer else float("nan")
+           for side, rs in by_side.items() if rs}
+    ours, peer = med.get("ours"), med.get("jdbc-sink")
+    ratio = ours["events_per_s"] / peer["events_per_s"] if ours and peer else float("nan")
     lines = [
         "## Sink only: the same captured topic drained into an empty replica",
         "",
-        "| side | events/s | CPU-s per 1,000 events | peak RSS (MB) | replica = source |",
-        "|---|---:|---:|---:|---|",
+        "| side | events/s | CPU-s per 1,000 events | peak RSS (MB) | replica = source | runs (events/s) |",
+        "|---|---:|---:|---:|---|---|",
     ]
-    for side, rs in (("ours (one Faust worker)", ours), ("Debezium JDBC sink (own Connect worker)", peer)):
-        key = "ours" if side.startswith("ours") else "jdbc-sink"
-        lines.append(f"| {side} | {med[key]['events_per_s']:,.0f} | {med[key]['cpu_per_1000']:.3f} | "
-                     f"{med[key]['peak_rss_mb']:.0f} | {'yes' if all(r.correct for r in rs) else '**NO**'} |")
+    for side, label in SIDES.items():
+        if side in med:
+            m, rs = med[side], by_side[side]
+            lines.append(f"| {label} | {m['events_per_s']:,.0f} | {m['cpu_per_1000']:.3f} | {m['peak_rss_mb']:.0f} | "
+                         f"{'yes' if all(r.correct for r in rs) else '**NO**'} | "
+                         f"{', '.join(f'{r.events_per_s:,.0f}' for r in rs)} |")
+    goals = [f"Throughput ratio ours / JDBC sink: **{ratio:.2f}x** (goal >= 3x: {'met' if ratio >= 3 else 'not met'})."]
+    if ours and peer:
+        less = ours["cpu_per_1000"] < peer["cpu_per_1000"]
+        goals.append(f"CPU per event, ours / JDBC sink: {ours['cpu_per_1000'] / peer['cpu_per_1000']:.2f} "
+                     f"(goal < 1: {'met' if less else 'not met'}).")
+    if ours:
+        goals.append(f"One worker: {ours['events_per_s']:,.0f} events/s (goal >= {ONE_WORKER_GOAL:,}: "
+                     f"{'met' if ours['events_per_s'] >= ONE_WORKER_GOAL else 'not met'}).")
+    if ours and "ours-faust-drain" in med:
+        goals.append(f"Direct drain / Faust's drain: {ours['events_per_s'] / med['ours-faust-drain']['events_per_s']:.2f}x "
+                     f"events/s, {ours['cpu_per_1000'] / med['ours-faust-drain']['cpu_per_1000']:.2f}x CPU per event.")
     return lines + [
         "",
-        f"Throughput ratio ours / JDBC sink: **{ratio:.2f}x** (goal >= 3x: {'met' if ratio >= 3 else 'not met'}).",
+        *goals,
         f"Every replica identical to the source: {'yes' if all(r.correct for r in races) else '**NO**'}.",
         "",
-        "Runs (events/s): " + "; ".join(f"{r.side} {r.events_per_s:,.0f}" for r in races),
+        "Runs in order (events/s): " + "; ".join(f"{r.side} {r.events_per_s:,.0f}" for r in races),
         "",
         "![throughput](throughput.png)",
         "",

@@ -55,10 +55,13 @@ def _source_and_sink(args, env, db: BenchDatabases, peer: PeerConnect, started: 
     for i in range(args.runs):
         status.update(f"sink run {i + 1}/{args.runs}: ours")
         races.append(race.run_ours(env, topics[0], backlog.changes, fingerprint, i))
+        if args.compare_drain:
+            status.update(f"sink run {i + 1}/{args.runs}: ours with Faust's own drain")
+            races.append(race.run_ours(env, topics[0], backlog.changes, fingerprint, i, faust_drain=True))
         status.update(f"sink run {i + 1}/{args.runs}: JDBC sink")
         races.append(race.run_peer(peer, db.peer_url, db.password, topics[0], backlog.changes, fingerprint, i))
-        for r in races[-2:]:
-            out.print(f"sink run {i + 1}: {r.side:<9} {r.events_per_s:>9,.0f} events/s, {r.cpu_per_1000:.3f} CPU-s/1k, "
+        for r in races[-(3 if args.compare_drain else 2):]:
+            out.print(f"sink run {i + 1}: {r.side:<16} {r.events_per_s:>9,.0f} events/s, {r.cpu_per_1000:.3f} CPU-s/1k, "
                       f"peak {r.peak_rss_mb:,.0f} MB, {'correct' if r.correct else 'WRONG'}")
     return ceiling, captured, races
 
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--analytics-rate", type=float, default=200, help="offered redirects/s of the analytics phase")
     parser.add_argument("--analytics-seconds", type=float, default=60, help="load duration of the analytics phase")
     parser.add_argument("--analytics-links", type=int, default=20, help="short links the analytics load spreads over")
+    parser.add_argument("--compare-drain", action="store_true",
+                        help="sink phase: also race our worker with Faust's own drain (--faust-drain), alternating")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args(argv)
     unknown = set(args.phases) - set(PHASES)

@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.databases import PUBLICATION, SOURCE_DB, BenchDatabases
+from connectors import acls
 from connectors.connect_api import ConnectClient
 from stack.kafka_client import KafkaAccess
 from stack.settings import HOST
@@ -124,23 +125,33 @@ def capture(db: BenchDatabases, connect_url: str, kafka: KafkaAccess, topic: str
             timeout: float = 600) -> float:
     """Debezium captures the backlog into `topic`: changes/s, from the first to the last
     record's timestamp (connector start-up not counted)."""
-    admin = AdminClient(kafka.config())
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic].result()
+    create_capture_topic(kafka, topic)
     client = ConnectClient(connect_url)
     name = f"capture-{topic}"
     try:
         client.put_config(name, capture_config(db, topic, slot))
         deadline = time.monotonic() + timeout
-        while topic_size(kafka, topic) < expected:
+        while (size := topic_size(kafka, topic)) < expected:
             if time.monotonic() > deadline:
-                raise SystemExit(f"Debezium captured {topic_size(kafka, topic)}/{expected} messages "
-                                 f"in {timeout:.0f}s; see the Connect log")
+                raise SystemExit(f"Debezium captured {size}/{expected} messages in {timeout:.0f}s; see the Connect log")
+            if (state := client.status(name)).failed:
+                raise SystemExit(f"the bench capture {name} failed after {size}/{expected} messages: "
+                                 f"{(state.trace or '')[-600:]}")
             time.sleep(0.2)
     finally:
         client.delete(name)
         client.close()
     first, last = _timestamps(kafka, topic)
     return expected / max(0.001, (last - first) / 1000)
+
+
+def create_capture_topic(kafka: KafkaAccess, topic: str) -> None:
+    """The bench topic, and the right of the stack's Connect principal to write it: Connect may
+    write only the declared connectors' topics (connectors/acls.py). The grant is left in place
+    (idempotent; `make up` removes it as stale)."""
+    admin = AdminClient(kafka.config())  # held until the future resolves
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=30)[topic].result()
+    acls.grant(kafka, acls.connect_grants([topic], []))
 
 
 def topic_size(kafka: KafkaAccess, topic: str) -> int:

@@ -52,6 +52,9 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
                                                help="Restart in place after a partition is behind this many "
                                                     "seconds without progress."),
            loglevel: str = typer.Option("info", "--loglevel"),
+           faust_drain: bool = typer.Option(False, "--faust-drain",
+                                            help="Faust's own per-message drain instead of the direct one "
+                                                 "(streams/direct_drain.py); for `make bench` comparisons."),
            spec_path: Path = typer.Option(None, "--spec", help="Replication spec file (default: the enabled "
                                                                "domains' pairs).")) -> None:
     """Run the replication worker of one pair in the foreground."""
@@ -69,7 +72,7 @@ def worker(pair: str = typer.Option(..., "--pair", help="Replication pair name (
     ws = WorkerSettings(kafka=access(env, replication_principal(p.name)),
                         target_dsn=env[f"{p.target.service.upper()}_DATABASE_URL"], web_port=port,
                         session_timeout=session_timeout, rebalance_timeout=session_timeout, batch_max=batch_max,
-                        purge_every=purge_every, stall_restart=stall_restart)
+                        purge_every=purge_every, stall_restart=stall_restart, direct_drain=not faust_drain)
     sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads argv
     run(pair, ws, loglevel=loglevel, spec_path=spec_path)
 

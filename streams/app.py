@@ -38,6 +38,7 @@ class WorkerSettings:
     stall_after: float = 30.0       # /healthz says unhealthy after this long behind without progress
     stall_restart: float = 60.0     # the watchdog restarts the process in place after this long (streams/liveness.py)
     purge_every: float = 300.0      # seconds between purges of expired delete markers
+    direct_drain: bool = True       # False: Faust's own per-message drain (the bench's before side)
 
 
 def _raw(message) -> RawMessage:
@@ -46,7 +47,7 @@ def _raw(message) -> RawMessage:
 
 
 def create_app(pair: ReplicationPair, ws: WorkerSettings) -> faust.App:
-    app = new_app(pair.group_id, ws.kafka, ws.web_port, ws.session_timeout, ws.batch_max)
+    app = new_app(pair.group_id, ws.kafka, ws.web_port, ws.session_timeout, ws.batch_max, ws.direct_drain)
     topic = app.topic(pair.source_topic, key_serializer="raw", value_serializer="raw", allow_empty=True)
     state = WorkerState(pair.name, stall_after=ws.stall_after)
     dead_letters = DeadLetterPublisher(ws.kafka, pair.dead_letter_topic, pair.name)

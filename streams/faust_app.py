@@ -1,5 +1,6 @@
 """The Faust settings every worker of the pipeline shares: raw bytes in (parsed at the edge),
-no topic declared by Faust, loopback-only web server with Faust's table views off."""
+no topic declared by Faust, loopback-only web server with Faust's table views off, and the
+direct-drain consumer (streams/direct_drain.py) on every worker kind."""
 from __future__ import annotations
 
 import tempfile
@@ -8,18 +9,24 @@ from pathlib import Path
 import faust
 
 from stack.kafka_client import KafkaAccess
+from streams.direct_drain import SCHEME as DIRECT_DRAIN
 from streams.quiet_monitor import QuietMonitor
+
+# The stream buffer the direct drain needs: at a few thousand events, buffer pressure pauses the
+# partitions and Faust's fetcher then sleeps a second (/work/shared/FAUST.md, "Throughput").
+MIN_STREAM_BUFFER = 32_768
 
 
 def new_app(app_id: str, kafka: KafkaAccess, web_port: int, session_timeout: float = 30.0,
-            batch_max: int = 5000) -> faust.App:
+            batch_max: int = 5000, direct_drain: bool = True) -> faust.App:
+    """`direct_drain=False` keeps Faust's own consumer: the bench's before side (`--compare-drain`)."""
     # Faust makes a data folder even with the memory store (with mkdir, no parents): not in the
     # working directory.
     datadir = Path(tempfile.gettempdir()) / "cdc-faust" / f"{app_id}-data"
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,                          # = the consumer group
-        broker=f"kafka://{kafka.bootstrap}",
+        broker=f"{DIRECT_DRAIN if direct_drain else 'kafka'}://{kafka.bootstrap}",
         broker_credentials=kafka.faust_credentials(),  # the worker's own principal: no open listener
         store="memory://",
         datadir=str(datadir),
@@ -33,7 +40,7 @@ def new_app(app_id: str, kafka: KafkaAccess, web_port: int, session_timeout: flo
         broker_rebalance_timeout=session_timeout,
         broker_commit_interval=1.0,
         # Throughput: bigger fetches and stream buffers keep batches full (make bench-replication).
-        stream_buffer_maxsize=batch_max * 4,
+        stream_buffer_maxsize=max(batch_max * 4, MIN_STREAM_BUFFER if direct_drain else 0),
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_max_poll_records=batch_max,
         web_bind="127.0.0.1",

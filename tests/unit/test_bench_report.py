@@ -25,3 +25,11 @@ def test_a_wrong_replica_is_flagged(tmp_path):
     races = [_race("ours", 0.1, correct=False), _race("jdbc-sink", 0.4)]
     text = write(tmp_path, META | {"runs": 1}, [1.0], [1.0], races).read_text()
     assert "identical to the source: **NO**" in text
+
+
+def test_every_side_and_goal_is_in_the_table(tmp_path):
+    races = [_race("ours", 0.05), _race("ours-faust-drain", 0.15), _race("jdbc-sink", 0.2)]
+    text = write(tmp_path, META | {"runs": 1}, [1.0], [1.0], races).read_text()
+    assert "Faust's own drain" in text and "| 20,000 |" in text and "| 6,667 |" in text
+    assert "**4.00x**" in text and "goal >= 3x: met" in text
+    assert "goal >= 20,000: met" in text and "3.00x events/s" in text
