@@ -88,7 +88,7 @@ test-db: install ## database tier: the workers' SQL on a throwaway PostgreSQL cl
 
 test: install ## ruff and mypy, unit tests, the database tier, then integration tests on a wiped test stack (.stack/test, port base 25400), stopped after unless KEEP=1
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench
+	$(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench cdc_testing
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/db -q
 # a fresh test stack each run (nothing carried over from the last one: groups, backlogs, rows);
@@ -112,4 +112,4 @@ test-docker: docker-images ## smoke suite on the compose stack: up, deploy, work
 	  echo "test-docker: stack up, tests and down in $$(( $$(date +%s) - start ))s (exit $$rc)"; exit $$rc
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench cdc_testing

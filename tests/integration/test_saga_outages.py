@@ -12,13 +12,13 @@ import sys
 import httpx
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import REPO
 from connectors.connect_api import ConnectClient
 from services.ecommerce.place_order import PLACE_ORDER
 from services.registry import current
 from streams.sagas.machine import step_timeout
 from tests.integration.saga_helpers import MODES, coordinator, finish, one, order, rows, saga_worker, saga_workers_of
-from tests.integration.workers import REPO
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 SCALE = 0.1
