@@ -166,6 +166,17 @@ def compose_down(volumes: bool = typer.Option(False, "--volumes", "-v",
     _compose_call(compose_stack.down, volumes)
 
 
+@app.command("console")
+def console(port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: CONSOLE_URL's, CDC_CONSOLE_PORT).")) -> None:
+    """Serve the web console: the data's path, sagas, dead letters. Its actions need CONSOLE_TOKEN (`make env`)."""
+    from console.server import serve
+
+    env, settings = stack_env.load(), _settings()
+    port = port or settings.console_port
+    out.print(f"console on http://127.0.0.1:{port} (Ctrl-C stops it)")
+    serve(env, env.get("CONSOLE_TOKEN", ""), port)
+
+
 @app.command("deploy")
 def deploy(dry_run: bool = typer.Option(False, "--dry-run", help="Show the resolved configs; deploy nothing."),
            only: list[str] = typer.Option(None, "--only", help="Deploy only these connectors."),

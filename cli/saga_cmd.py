@@ -6,19 +6,13 @@ handled outside the saga; close it as RESOLVED. Both need --why; both are writte
 timeline and to the operator's audit topic (who, when, what, why)."""
 from __future__ import annotations
 
-import asyncio
 import getpass
-import time
 
-import psycopg
 import typer
 from rich.console import Console
 
 from cli import stack_env
-from operate import audit
-from stack.kafka_client import OPERATOR, access
-from streams.sagas import orchestrator
-from streams.sagas.enabled import enabled
+from operate.sagas import take_over
 from streams.sagas.machine import NotRetryable
 
 app = typer.Typer(help="Take over a FAILED saga: retry its compensation, or resolve it by hand (recorded).",
@@ -31,21 +25,13 @@ SCALE = typer.Option(1.0, "--timeout-scale", envvar="CDC_SAGA_TIMEOUT_SCALE",
                      help="The orchestrator's step-timeout scale, for the resent command's deadline.")
 
 
-async def _take_over(url: str, saga: str, action: str, by: str, why: str, scale: float):
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        return await orchestrator.take_over(conn, enabled(scale), saga, action, by, why, time.time())
-
-
 def _act(saga: str, action: str, why: str, by: str | None, scale: float) -> None:
-    env = stack_env.load()
     who = by or getpass.getuser()
     try:
-        before, after = asyncio.run(_take_over(env["ORCHESTRATOR_DATABASE_URL"], saga, action, who, why, scale))
+        before, after = take_over(stack_env.load(), saga, action, who, why, scale)
     except NotRetryable as exc:
         out.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(1) from None
-    audit.record(access(env, OPERATOR), [audit.Action(f"saga-{action}", f"saga:{after.saga_id}", before.reason or "",
-                                                      before.status.value, after.status.value, who, why, time.time())])
     out.print(f"saga {after.saga_id}: {before.status.value} -> {after.status.value}"
               + (f", compensating step {after.step} again" if action == "retry" else "")
               + f" (by {who}: {why}); follow it with `cdc observe saga {after.saga_id}`")
