@@ -83,6 +83,45 @@ async def letters_page(request: web.Request) -> web.Response:
     return _page("letters.html", groups=groups, handled=handled)
 
 
+async def letters_action(request: web.Request) -> web.Response:
+    """POST /letters/redrive|discard with ids (or a reason group): a dry run unless confirm=yes,
+    which needs the token. The same plan, re-drive and audit as `cdc dlq`."""
+    from operate import audit, letters, redrive
+    from stack.kafka_client import OPERATOR, access
+
+    form = await request.post()
+    action, dry = request.match_info["action"], form.get("confirm") != "yes"
+    ids, group = [str(i) for i in form.getall("id", [])], str(form.get("group", ""))
+    who, why = str(form.get("who") or getpass.getuser()), str(form.get("why", "")).strip()
+    if not dry and not _authorized(request, form):
+        return _page("result.html", status=403, refresh=False, ok=False,
+                     message="refused: the operator token is missing or wrong (CONSOLE_TOKEN in `make env`)")
+    if action == "discard" and not why:
+        return _page("result.html", status=400, refresh=False, ok=False, message="refused: a discard needs a reason (why)")
+
+    def run() -> tuple[list[tuple[str, str]], str]:
+        kafka = access(request.app[ENV], OPERATOR)
+        handled = audit.handled(audit.history(kafka))
+        found = [x for t in letters.dead_letter_topics(kafka) for x in letters.read_topic(kafka, t)]
+        chosen = [x for x in found if x.id in ids] if ids else [x for x in found if group and x.group == group
+                                                                  and x.id not in handled]
+        if action == "redrive":
+            plans = redrive.plan(chosen, handled)
+            lines = [(p.letter.id, f"refused: {p.refused}" if p.refused else p.effect) for p in plans]
+            if dry:
+                return lines, f"dry run: {sum(p.refused is None for p in plans)} of {len(plans)} would be re-driven"
+            done = redrive.redrive(kafka, plans, who, why or "re-driven from the console")
+            return lines, f"re-driven: {len(done)} of {len(plans)} (by {who})"
+        lines = [(x.id, "already handled" if x.id in handled else "given up") for x in chosen]
+        if dry:
+            return lines, f"dry run: {sum(x.id not in handled for x in chosen)} of {len(chosen)} would be discarded"
+        done = redrive.discard(kafka, chosen, handled, who, why)
+        return lines, f"discarded: {len(done)} of {len(chosen)} (by {who}: {why})"
+
+    lines, message = await asyncio.to_thread(run)
+    return _page("result.html", refresh=False, ok=True, message=message, lines=lines)
+
+
 def create_app(env: Mapping[str, str], token: str) -> web.Application:
     if not token:
         raise ValueError("the console needs an operator token (CONSOLE_TOKEN): run `make up` to create it")
@@ -93,6 +132,7 @@ def create_app(env: Mapping[str, str], token: str) -> web.Application:
     app.router.add_get("/sagas/{saga}", saga_page)
     app.router.add_post("/sagas/{saga}/{action:retry|resolve}", saga_action)
     app.router.add_get("/letters", letters_page)
+    app.router.add_post("/letters/{action:redrive|discard}", letters_action)
     return app
 
 

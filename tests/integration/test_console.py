@@ -128,3 +128,56 @@ def test_a_failed_saga_is_resolved_from_the_page_only_with_the_operator_token(co
     kinds = [e.get_attribute("data-kind") for e in browser.find_elements(By.CSS_SELECTOR, "#timeline tr[data-kind]")]
     assert "resolved" in kinds, f"the decision is on the saga's timeline: {kinds}"
     assert "refunded by bank transfer" in browser.find_element(By.ID, "timeline").text
+
+
+def test_a_rejected_change_appears_under_its_reason_and_is_redriven_from_the_page_after_the_fix(
+        console, browser, stack_env, unique, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from cdc_testing.workers import WorkerProcess
+    from tests.integration.replication_helpers import SPEC, replica_rows
+
+    pair = SPEC.pair("customers-to-inventory")
+    name = f"reject-{unique}"
+    worker = WorkerProcess(pair.name, stack_env, tmp_path)
+    constraint = f"no_rejects_{unique}"
+    try:
+        worker.wait_healthy()
+        with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE {pair.replica_table} ADD CONSTRAINT {constraint} "
+                         f"CHECK (name NOT LIKE 'reject-%') NOT VALID")
+        with psycopg.connect(stack_env["ORDERS_DATABASE_URL"], autocommit=True) as conn:
+            cid = conn.execute("INSERT INTO customers (name, email) VALUES (%s, %s) RETURNING id",
+                               (name, f"{unique}@example.org")).fetchone()[0]
+
+        def my_row():
+            browser.get(console + "/letters")
+            rows = [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-letter]") if name in r.text]
+            return rows[0] if rows else None
+        row = poll(my_row, lambda r: r is not None, 90, f"the rejected change of {name} on the dead letters page")
+        letter_id = row.get_attribute("data-letter")
+        heading = row.find_element(By.XPATH, "./ancestor::table/preceding-sibling::h2[1]").text
+        assert heading.startswith("rejected by inventory"), f"grouped under its reason: {heading!r}"
+
+        row.find_element(By.CSS_SELECTOR, "form.redrive button").click()  # no confirm: a dry run
+        assert "dry run: 1 of 1 would be re-driven" in browser.find_element(By.ID, "result").text
+        assert "position guard" in browser.find_element(By.ID, "plan").text
+
+        with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE {pair.replica_table} DROP CONSTRAINT {constraint}")
+        for token, expected in (("", "operator token is missing or wrong"), (stack_env["CONSOLE_TOKEN"], "re-driven: 1 of 1")):
+            f = poll(my_row, lambda r: r is not None, 30, f"{letter_id} listed").find_element(By.CSS_SELECTOR, "form.redrive")
+            f.find_element(By.NAME, "why").send_keys("constraint dropped")
+            if token:
+                f.find_element(By.NAME, "token").send_keys(token)
+            f.find_element(By.NAME, "confirm").click()
+            f.find_element(By.TAG_NAME, "button").click()
+            assert expected in browser.find_element(By.ID, "result").text
+        row = poll(lambda: replica_rows(stack_env, pair.name).get(cid), lambda r: r is not None, 90,
+                   f"customer {cid} in the inventory replica after the re-drive from the console")
+        assert name in row, row
+        assert "redrive by" in poll(my_row, lambda r: r is not None, 30, f"{letter_id} listed").text
+    finally:
+        with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE {pair.replica_table} DROP CONSTRAINT IF EXISTS {constraint}")
+        worker.stop()
