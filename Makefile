@@ -14,7 +14,7 @@ DOCKER_PORT_BASE ?= 27400
 DOCKER_STACK := CDC_STACK_DIR=$(DOCKER_STACK_DIR) CDC_PORT_BASE=$(DOCKER_PORT_BASE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication demo test test-unit test-db lint docker-images test-docker
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication console demo test test-unit test-db lint docker-images test-docker
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: $(VENV)/.bench-installed ## source ceiling, capture, sink race and end-to
 bench-replication: install ## events/s of one worker draining a pre-filled topic (median of runs)
 	$(PY) -m bench.replication
 
+console: install ## serve the web console on 127.0.0.1 (CONSOLE_URL in `make env`; its actions need CONSOLE_TOKEN)
+	$(CDC) console
+
 demo: up deploy workers ## up, deploy, workers, then every enabled domain's demo (sample writes, captured events, replicas, sagas)
 	$(CDC) demo
 
@@ -88,7 +91,7 @@ test-db: install ## database tier: the workers' SQL on a throwaway PostgreSQL cl
 
 test: install ## ruff and mypy, unit tests, the database tier, then integration tests on a wiped test stack (.stack/test, port base 25400), stopped after unless KEEP=1
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench
+	$(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench cdc_testing console
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/db -q
 # a fresh test stack each run (nothing carried over from the last one: groups, backlogs, rows);
@@ -112,4 +115,4 @@ test-docker: docker-images ## smoke suite on the compose stack: up, deploy, work
 	  echo "test-docker: stack up, tests and down in $$(( $$(date +%s) - start ))s (exit $$rc)"; exit $$rc
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench cdc_testing console

@@ -22,7 +22,7 @@ from services.registry import SAGA_STORE, DemoContext, current
 from stack.kafka_client import OBSERVER, KafkaAccess, access
 
 out = Console(width=120)
-TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED")
+TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED", "RESOLVED")
 
 
 def demo(domain: list[str] = typer.Option(None, "--domain", help="Only this domain's part (repeatable).")) -> None:

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import connectors_cmd, demo_cmd, dlq_cmd, observe_cmd, readmodel_cmd, stack_env, topics_cmd, workers_cmd
+from cli import connectors_cmd, demo_cmd, dlq_cmd, observe_cmd, readmodel_cmd, saga_cmd, stack_env, topics_cmd, workers_cmd
 from connectors import configs
 from stack import launcher
 from stack.processes import StackError
@@ -23,6 +23,7 @@ app.add_typer(observe_cmd.app, name="observe")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(readmodel_cmd.app, name="readmodel")
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(saga_cmd.app, name="saga")
 app.command("backfill")(observe_cmd.backfill)
 app.command("demo")(demo_cmd.demo)
 out = Console()
@@ -163,6 +164,17 @@ def compose_down(volumes: bool = typer.Option(False, "--volumes", "-v",
     from stack import compose_stack
 
     _compose_call(compose_stack.down, volumes)
+
+
+@app.command("console")
+def console(port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: CONSOLE_URL's, CDC_CONSOLE_PORT).")) -> None:
+    """Serve the web console: the data's path, sagas, dead letters. Its actions need CONSOLE_TOKEN (`make env`)."""
+    from console.server import serve
+
+    env, settings = stack_env.load(), _settings()
+    port = port or settings.console_port
+    out.print(f"console on http://127.0.0.1:{port} (Ctrl-C stops it)")
+    serve(env, env.get("CONSOLE_TOKEN", ""), port)
 
 
 @app.command("deploy")

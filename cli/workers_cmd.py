@@ -161,6 +161,11 @@ def _background_workers(settings: StackSettings, mode: str | None) -> list[Backg
             if argv[0] in ("worker", "connectors", "readmodel") or mode is None or argv[-1] == mode]
 
 
+def background_workers(settings: StackSettings, mode: str | None = None) -> list[BackgroundWorker]:
+    """Every worker `make workers` runs, with its /healthz port (the console reads them too)."""
+    return _background_workers(settings, mode)
+
+
 def running_saga_workers(settings: StackSettings, mode: str) -> list[str]:
     """Saga workers of `mode` that `workers start` left running in the background."""
     from streams.sagas.worker import names

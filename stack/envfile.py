@@ -6,7 +6,7 @@ from services.registry import DEBEZIUM_ROLE, OBSERVER_ROLE, current
 from stack.kafka_client import CONNECT, client_env
 from stack.kafka_client import secret_name as kafka_secret_name
 from stack.roles import dsn
-from stack.secrets import kafka_passwords, secret_name
+from stack.secrets import CONSOLE_TOKEN, kafka_passwords, secret_name
 from stack.settings import HOST, StackSettings
 
 
@@ -26,6 +26,9 @@ def stack_env(s: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
     env["CONNECT_URLS"] = ",".join(s.connect_urls)  # every worker: a client fails over when one is down
     for c in current().components:
         env[c.env_name] = f"{c.scheme}://{HOST}:{s.component_ports[c.name]}"
+    env["CONSOLE_URL"] = s.console_url
+    if CONSOLE_TOKEN in secrets:
+        env["CONSOLE_TOKEN"] = secrets[CONSOLE_TOKEN]
     env["CDC_STACK_DIR"] = str(s.run_dir)
     return env
 

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 KAFKA_OFFSET = 0
 CONTROLLER_OFFSET = 1
-CONNECT_OFFSET = 2
+CONNECT_OFFSET = 2                     # and the next ones: a Connect cluster's further workers
+CONSOLE_OFFSET = 99                    # the web console (cdc console)
 PG_FIRST, PG_COUNT = 100, 400          # service databases: base+100 .. base+499
 WORKERS_FIRST, WORKERS_COUNT = 500, 1000  # workers' /healthz: base+500 .. base+1499
 COMPONENTS_FIRST, COMPONENTS_COUNT = 1500, 100  # domains' components: base+1500 .. base+1599

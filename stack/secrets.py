@@ -50,12 +50,16 @@ def kafka_passwords(values: dict[str, str]) -> dict[str, str]:
     return {p: values[kafka_secret_name(p)] for p in principals()}
 
 
+CONSOLE_TOKEN = "CDC_CONSOLE_TOKEN"  # the operator token the web console's actions need
+
+
 def load_or_create(path: Path) -> dict[str, str]:
     """Return every password, creating the missing ones."""
     values = read_env_file(path)
     changed = False
     keys = [secret_name(service, kind) for service in current().services for kind in ROLE_KINDS]
     keys += [kafka_secret_name(p) for p in kafka_principals()]
+    keys += [CONSOLE_TOKEN]
     for key in keys:
         if key not in values:
             values[key] = new_password()

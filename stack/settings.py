@@ -58,6 +58,7 @@ class StackSettings:
     workers_web_port_base: int
     component_ports: dict[str, int]
     connect_workers: int = 1
+    console_port: int = 0
 
     @classmethod
     def from_env(cls) -> StackSettings:
@@ -80,12 +81,17 @@ class StackSettings:
             workers_web_port_base=_port("CDC_WORKERS_WEB_PORT", base + ports.WORKERS_FIRST),
             component_ports=component_ports,
             connect_workers=_connect_workers(),
+            console_port=_port("CDC_CONSOLE_PORT", base + ports.CONSOLE_OFFSET),
         )
 
     # --- derived addresses -------------------------------------------------------------
     @property
     def kafka_bootstrap(self) -> str:
         return f"{HOST}:{self.kafka_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{HOST}:{self.console_port}"
 
     @property
     def connect_url(self) -> str:

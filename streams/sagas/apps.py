@@ -265,7 +265,7 @@ def saga_metrics(app: faust.App, dsn: str) -> None:
             counts = dict(await cur.fetchall())
             cur = await conn.execute(DEADLINES_MISSED)
             timeouts, delays, delayed_sagas = await cur.fetchone() or (0, 0, 0)
-        for state in ("RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED"):
+        for state in ("RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED", "RESOLVED"):
             gauge.labels(state).set(counts.get(state, 0))
         missed.labels("participant_timeout").set(timeouts)
         missed.labels("infrastructure_delay").set(delays)

@@ -180,7 +180,7 @@ def on_due(defn: SagaDefinition, w: Watch, now: float) -> tuple[list[Watch], lis
 
 # --- the saga monitor's view (a passive projection; nothing depends on it to make progress) ---
 
-TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED")
+TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED", "RESOLVED")
 
 
 def status_after(defn: SagaDefinition, status: str | None, e: SagaEvent) -> tuple[str, str | None]:

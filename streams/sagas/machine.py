@@ -14,6 +14,10 @@ Rules
 - A compensation that fails is resent after a growing back-off (the deadline holds the resend
   time); one that keeps failing or timing out ends the saga FAILED (quarantined).
 - Replies that do not match what the saga waits for (duplicates, late attempts) change nothing.
+- A person takes over a FAILED saga: `retry` starts its failed compensation again from attempt 1
+  (once the cause is fixed; the participant runs a failed compensation again), `resolve` closes
+  it as handled outside the saga (RESOLVED, with the reason). A refused action is final, so a saga
+  that failed past its pivot can only be resolved.
 """
 from __future__ import annotations
 
@@ -31,10 +35,11 @@ class SagaStatus(StrEnum):
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
     FAILED = "FAILED"
+    RESOLVED = "RESOLVED"  # was FAILED; a person handled it outside the saga
 
     @property
     def terminal(self) -> bool:
-        return self in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED)
+        return self in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED, SagaStatus.RESOLVED)
 
 
 @dataclass(frozen=True)
@@ -140,3 +145,24 @@ def on_timeout(defn: SagaDefinition, state: SagaState, now: float) -> Transition
     # Give up on the step: it may still act, so it is compensated too, first.
     state = replace(state, completed=(*state.completed, state.step))
     return _compensate_from(defn, state, state.step + 1, now, f"{step.name} timed out")
+
+
+class NotRetryable(ValueError):
+    """What a person asked of a saga cannot be done in its state: the message says why."""
+
+
+def retry(defn: SagaDefinition, state: SagaState, now: float) -> Transition:
+    """Send a FAILED saga's failed compensation again, attempt 1, with its retries restored."""
+    if state.status != SagaStatus.FAILED:
+        raise NotRetryable(f"saga {state.saga_id} is {state.status.value}: only a FAILED saga is retried")
+    if state.phase != "compensation":
+        raise NotRetryable(f"saga {state.saga_id} failed past its pivot ({state.reason}): a refused action is final; "
+                           "resolve it instead")
+    return _send(defn, replace(state, status=SagaStatus.COMPENSATING, attempt=1, retry_pending=False), now)
+
+
+def resolve(state: SagaState, why: str) -> Transition:
+    """Close a FAILED saga as handled by hand; nothing is sent."""
+    if state.status != SagaStatus.FAILED:
+        raise NotRetryable(f"saga {state.saga_id} is {state.status.value}: only a FAILED saga is resolved")
+    return Transition(replace(state, status=SagaStatus.RESOLVED, reason=f"resolved by hand: {why} (was: {state.reason})"))

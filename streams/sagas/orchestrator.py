@@ -178,3 +178,24 @@ async def _postpone(conn: psycopg.AsyncConnection, defn: SagaDefinition, state: 
                        (state.saga_id, state.step, defn.steps[state.step].name, state.phase,
                         deadlines.delay_detail(why)))
     return True
+
+
+async def take_over(conn: psycopg.AsyncConnection, sagas: Sagas, saga: str, action: str, by: str, why: str,
+                    now: float) -> tuple[SagaState, SagaState]:
+    """A person's decision on a FAILED orchestrated saga (by id or business key): `retry` sends its
+    failed compensation again, `resolve` closes it. One transaction, under the saga's row lock, so
+    it never races the orchestrator; the timeline records who and why. Returns (before, after)."""
+    async with conn.transaction():
+        cur = await conn.execute("SELECT id::text FROM saga_instances WHERE (id::text = %s OR business_key = %s) "
+                                 "AND saga_type NOT LIKE '%%/%%' ORDER BY created_at DESC", (saga, saga))
+        ids = [r[0] for r in await cur.fetchall()]
+        if len(ids) != 1:
+            raise machine.NotRetryable(f"no orchestrated saga {saga}" if not ids else
+                                       f"{len(ids)} orchestrated sagas have the key {saga}: name one by id {ids}")
+        found = await _locked(conn, ids[0])
+        assert found is not None
+        saga_type, state = found
+        defn = sagas.definition(saga_type)
+        t = machine.retry(defn, state, now) if action == "retry" else machine.resolve(state, why)
+        await _save(conn, defn, state, t, "retried" if action == "retry" else "resolved", f"by {by}: {why}")
+    return state, t.state

@@ -17,11 +17,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from cdc_testing.ports import PORT_TAKEN, free_port
 from services import migrations
 from services.registry import DEBEZIUM_ROLE, current
 from stack.postgres import SUPERUSER, _as_pg_user, _chown, cluster_conf, find_bin_dir, stop_dir
 from stack.roles import dsn
-from tests.ports import PORT_TAKEN, free_port
 
 # Only for a cluster thrown away at the end: durability is not under test, speed is. A short
 # deadlock_timeout lets the deadlock test see PostgreSQL break the cycle quickly.

@@ -9,6 +9,7 @@ import httpx
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
 from cli.workers_cmd import running_saga_workers
 from observe.replication import wait_converged
 from services.ecommerce.orders.commands import OrderLine, place_order
@@ -17,7 +18,6 @@ from stack.settings import StackSettings
 from streams import spec
 from streams.sagas.worker import MODES
 from tests.docker.conftest import cdc
-from tests.polling import poll
 
 pytestmark = pytest.mark.docker
 

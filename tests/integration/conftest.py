@@ -1,15 +1,13 @@
-"""Integration fixtures. The stack is found only through `make env` (the test stack when run by
-`make test`, which sets CDC_STACK_DIR and CDC_PORT_BASE)."""
+"""Integration fixtures: the pytest plugin's (cdc_testing.plugin, the same a user's own service
+tests get), under the names these tests use. The stack is found only through `make env` (the
+ini option cdc_env_command): the test stack when run by `make test`, which sets CDC_STACK_DIR
+and CDC_PORT_BASE, else the dev stack."""
 from __future__ import annotations
 
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
-
-from stack.kafka_client import ADMIN, access
-from tests.integration.kafka_reader import TopicReader
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,28 +23,19 @@ def read_make_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def stack_env() -> dict[str, str]:
-    return read_make_env()
+def stack_env(cdc_env: dict[str, str]) -> dict[str, str]:
+    return cdc_env
 
 
 @pytest.fixture
-def unique() -> str:
+def unique(cdc_unique: str) -> str:
     """A random tag per test: tests share one stack and never truncate tables."""
-    return uuid.uuid4().hex[:10]
+    return cdc_unique
 
 
 @pytest.fixture
-def reader(stack_env: dict[str, str]):
-    readers: list[TopicReader] = []
-
-    def open_reader(*topics: str) -> TopicReader:
-        r = TopicReader(access(stack_env, ADMIN), list(topics))
-        readers.append(r)
-        return r
-
-    yield open_reader
-    for r in readers:
-        r.close()
+def reader(cdc_events):
+    return cdc_events
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,11 +10,11 @@ import time
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
+from cdc_testing.events import TopicReader
 from schemas.envelope import ChangeEvent, MalformedEvent, parse_change
 from stack.kafka_client import KafkaAccess
 from streams.projection import project
 from streams.spec import ReplicationPair
-from tests.integration.kafka_reader import TopicReader
 
 
 def _client(kafka: KafkaAccess, group: str) -> Consumer:

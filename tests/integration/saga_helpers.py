@@ -9,12 +9,12 @@ from pathlib import Path
 
 import psycopg
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess, diagnose
 from observe.replication import pg_lsn
 from services.ecommerce.orders.commands import OrderLine, place_order
 from services.ecommerce.place_order import PLACE_ORDER_SAGA
 from streams.sagas.worker import COORDINATOR, MODES
-from tests.integration.workers import WorkerProcess, diagnose
-from tests.polling import poll
 
 # the place-order saga's participant services, each with a saga worker
 PARTICIPANTS = PLACE_ORDER_SAGA.participants
@@ -105,8 +105,8 @@ def wait_captured(env, service: str, timeout: float = 60) -> None:
 def capture_hop(env) -> float:
     """Seconds from a committed row to its change event on the topic: one hop of a saga message
     (service outbox -> Debezium -> Kafka), measured now."""
+    from cdc_testing.events import TopicReader
     from stack.kafka_client import ADMIN, access
-    from tests.integration.kafka_reader import TopicReader
 
     reader = TopicReader(access(env, ADMIN), ["orders.public.customers"])
     try:

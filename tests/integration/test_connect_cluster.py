@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
+from cdc_testing.polling import poll
 from connectors.connect_api import ConnectClient
 from stack import kafka
 from stack.processes import read_pid, stop
 from stack.settings import StackSettings
 from tests.integration.conftest import REPO
 from tests.integration.replication_helpers import SPEC
-from tests.polling import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.destructive, pytest.mark.timeout(1500)]
 CONNECTOR = "orders-source"

@@ -11,12 +11,12 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from operate.redrive import MAX_REDRIVES
 from stack.kafka_client import ADMIN, access
 from tests.integration.conftest import REPO, cdc
 from tests.integration.replication_helpers import SPEC, replica_rows
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 INVENTORY = "customers-to-inventory"

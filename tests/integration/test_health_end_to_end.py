@@ -13,8 +13,8 @@ from connectors.connect_api import ConnectClient
 from services.registry import current
 from tests.integration.conftest import cdc
 from tests.integration.replication_helpers import SPEC, replica_rows
-from tests.integration.workers import REPO, WorkerProcess
-from tests.polling import poll
+from cdc_testing.workers import REPO, WorkerProcess
+from cdc_testing.polling import poll
 
 pytestmark = pytest.mark.integration
 PAIR = "customers-to-inventory"

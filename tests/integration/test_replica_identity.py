@@ -10,10 +10,10 @@ import sys
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from tests.integration.conftest import REPO
 from tests.integration.replication_helpers import replica_rows
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 INVENTORY = "customers-to-inventory"

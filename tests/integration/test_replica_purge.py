@@ -19,6 +19,8 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess, diagnose
 from connectors import acls
 from services.db import replicas
 from stack.kafka_client import ADMIN, access
@@ -26,8 +28,6 @@ from stack.secrets import new_password
 from streams import spec as spec_mod
 from streams.spec import ReplicationPair
 from streams.topic_retention import REDELIVERY_MARGIN_S
-from tests.integration.workers import WorkerProcess, diagnose
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 SOURCE_TOPIC = "orders.public.customers"

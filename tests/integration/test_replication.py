@@ -10,11 +10,13 @@ import psycopg
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
+from cdc_testing.events import TopicReader, committed_offset
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from observe.replication import consumer_lag
 from schemas.envelope import ChangeEvent, parse_change
 from stack.kafka_client import ADMIN, access
 from tests.integration.conftest import cdc
-from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.offsets import CommittedWatch, acknowledged_but_not_applied, committed, end_offsets
 from tests.integration.replication_helpers import (
     SPEC,
@@ -24,8 +26,6 @@ from tests.integration.replication_helpers import (
     replica_rows,
     reset_group_to_earliest,
 )
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 ALL = [p.name for p in SPEC.pairs]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from observe.replication import consumer_lag
 from stack.kafka_client import OBSERVER, access
 from tests.integration.replication_helpers import SPEC
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 RESTARTED = "Restarting the worker in place"

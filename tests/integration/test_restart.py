@@ -9,12 +9,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from cdc_testing.events import TopicReader
+from cdc_testing.polling import poll
 from schemas.envelope import ChangeEvent, parse_change
 from stack.kafka_client import ADMIN, access
 from stack.processes import pid_alive
 from tests.integration.conftest import make
-from tests.integration.kafka_reader import TopicReader
-from tests.polling import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 TOPIC = "orders.public.customers"

@@ -10,12 +10,12 @@ import psycopg
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
+from cdc_testing.events import TopicReader, committed_offset
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from stack.kafka_client import ADMIN, access
 from streams.sagas.topics import commands_topic, events_topic
-from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.saga_helpers import MODES, finish, one, order, records, rows, saga_workers_of
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

@@ -9,13 +9,13 @@ import httpx
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
 from services import outbox
 from stack.kafka_client import ADMIN, access
 from streams.sagas.retention import Housekeeping
 from streams.sagas.topics import commands_topic
 from streams.topic_retention import REDELIVERY_MARGIN_S, redelivery_keep_seconds
 from tests.integration.saga_helpers import one, rows, saga_worker
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 SLOT = "cdc_payments"

@@ -15,6 +15,8 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from cdc_testing.events import TopicReader
+from cdc_testing.polling import poll
 from observe.replication import consumer_lag
 from schemas.outbox import parse_outbox
 from schemas.saga import SagaReply
@@ -23,10 +25,8 @@ from stack.kafka_client import ADMIN, KafkaAccess, access
 from streams.sagas.choreography_runtime import monitor_subscriptions, subscriptions
 from streams.sagas.enabled import enabled
 from streams.sagas.topics import commands_topic, events_topic, replies_topic
-from tests.integration.kafka_reader import TopicReader
 from tests.integration.offsets import end_offsets
 from tests.integration.saga_helpers import MODES, coordinator, saga_worker, wait_captured
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 PARTICIPANTS = ("payments", "inventory", "invoicing", "shipping", "orders")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import TopicPartition
 
+from cdc_testing.events import committed_offset
+from cdc_testing.polling import poll
 from services.ecommerce.place_order import PLACE_ORDER, PLACE_ORDER_SAGA
 from stack.kafka_client import ADMIN, access
 from streams.sagas.handover import GROUP_PREFIX, starter
 from streams.sagas.orchestrator import saga_id_for
-from tests.integration.kafka_reader import committed_offset
 from tests.integration.saga_helpers import finish, order, rows, saga_worker
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 # the consumer groups that start place-order sagas from OrderPlaced, per mode

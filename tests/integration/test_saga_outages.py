@@ -13,6 +13,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import REPO
 from connectors.connect_api import ConnectClient
 from observe.replication import consumer_lag
 from services.ecommerce.place_order import PLACE_ORDER
@@ -33,8 +35,6 @@ from tests.integration.saga_helpers import (
     saga_worker,
     saga_workers_of,
 )
-from tests.integration.workers import REPO
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 SCALE = 0.1

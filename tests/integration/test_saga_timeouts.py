@@ -10,6 +10,8 @@ import sys
 import httpx
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import REPO
 from services.ecommerce.place_order import PLACE_ORDER
 from tests.integration.saga_helpers import (
     MODES,
@@ -23,8 +25,6 @@ from tests.integration.saga_helpers import (
     saga_workers_of,
     timeout_scale,
 )
-from tests.integration.workers import REPO
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 

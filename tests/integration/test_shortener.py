@@ -19,15 +19,15 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
+from cdc_testing.events import TopicReader
+from cdc_testing.polling import poll
+from cdc_testing.workers import free_port
 from services.shortener.analytics.clicks import CLICKS_READ_MODEL, CLICKS_TOPIC
 from services.shortener.load import create_links, redirects
 from stack.kafka_client import ADMIN, access
 from stack.settings import StackSettings
 from streams.read_models import rebuild as rb
 from tests.integration.conftest import cdc
-from tests.integration.kafka_reader import TopicReader
-from tests.integration.workers import free_port
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 MODEL = CLICKS_READ_MODEL

@@ -16,6 +16,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from cdc_testing.events import TopicReader, committed_offset
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess, diagnose
 from services.signup.mailer.welcome import message_id
 from services.signup.registration.commands import InvalidSignUp, sign_up
 from services.signup.sign_up import SIGN_UP
@@ -25,10 +28,7 @@ from streams.sagas.orchestrator import saga_id_for
 from streams.sagas.topics import commands_topic, events_topic
 from streams.sagas.worker import MODES
 from tests.integration import saga_helpers
-from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.saga_helpers import coordinator, one, rows
-from tests.integration.workers import WorkerProcess, diagnose
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED")

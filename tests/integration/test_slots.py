@@ -10,6 +10,7 @@ import httpx
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
 from connectors.configs import load_all
 from connectors.connect_api import ConnectClient
 from observe.slots import check_slots
@@ -18,7 +19,6 @@ from stack.roles import dsn
 from stack.secrets import read_env_file, secret_name
 from stack.settings import StackSettings
 from tests.integration.conftest import REPO
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 QUIET = "shipping"  # no test of this module writes to it

@@ -10,14 +10,14 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import REPO, WorkerProcess
 from connectors import acls
 from stack.kafka_client import ADMIN, access
 from stack.secrets import new_password
 from streams import spec as spec_mod
 from streams.app import EXIT_UNAPPLIABLE
 from tests.integration.offsets import CommittedWatch, committed
-from tests.integration.workers import REPO, WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 SAMPLE = REPO / "tests" / "unit" / "samples" / "customer_insert.json"

@@ -13,10 +13,10 @@ import uuid
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess, diagnose
 from tests.integration.conftest import REPO, read_make_env
 from tests.integration.saga_helpers import coordinator, one, saga_worker
-from tests.integration.workers import WorkerProcess, diagnose
-from tests.polling import poll
 
 # destructive: enabling a domain restarts Kafka Connect (it reads connector secrets from its environment)
 pytestmark = [pytest.mark.integration, pytest.mark.destructive]
@@ -108,3 +108,15 @@ def test_a_pip_installed_domain_runs_its_saga(toy_env, tmp_path, mode):
     finally:
         for w in workers:
             w.stop()
+
+
+def test_a_users_own_repository_tests_the_domain_with_the_pytest_plugin(toy_env, cdc_stack, tmp_path):
+    """examples/service-tests, copied out of this repository, run by pytest as in a user's own
+    repository: the fixtures come from the installed package's entry point, not from this tree."""
+    project = shutil.copytree(REPO / "examples" / "service-tests", tmp_path / "user-repo")
+    env = {**os.environ, "PYTHONPATH": toy_env["PYTHONPATH"], "CDC_STACK_DIR": str(cdc_stack.stack_dir),
+           "CDC_PORT_BASE": str(cdc_stack.port_base)}
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cdc-no-start"],
+                         cwd=project, env=env, capture_output=True, text=True, timeout=540)
+    assert res.returncode == 0 and "2 passed" in res.stdout, \
+        f"the user's tests should pass on the plugin (exit {res.returncode}):\n{res.stdout[-6000:]}{res.stderr[-3000:]}"

@@ -10,16 +10,16 @@ import psycopg
 import pytest
 from confluent_kafka import TopicPartition
 
+from cdc_testing.events import TopicReader, committed_offset
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from schemas.saga import SagaCommand
 from services import outbox
 from stack.kafka_client import ADMIN, access
 from streams.sagas.topics import commands_aggregate, commands_topic, replies_topic
-from tests.integration.kafka_reader import TopicReader, committed_offset
 from tests.integration.offsets import CommittedWatch
 from tests.integration.saga_helpers import rows as _all
 from tests.integration.saga_helpers import wait_captured
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
 
 pytestmark = pytest.mark.integration
 RESTARTED = "Restarting the worker in place"

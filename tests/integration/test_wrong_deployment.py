@@ -17,8 +17,8 @@ from streams import spec as spec_mod
 from streams.durable import EXIT_UNAPPLIABLE
 from tests.integration.offsets import CommittedWatch, committed
 from tests.integration.test_source_identity import _event
-from tests.integration.workers import WorkerProcess
-from tests.polling import poll
+from cdc_testing.workers import WorkerProcess
+from cdc_testing.polling import poll
 
 pytestmark = pytest.mark.integration
 

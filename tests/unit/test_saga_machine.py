@@ -1,12 +1,15 @@
 """The place-order saga, given/expect, without any broker."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pydantic import ValidationError
 
 from services.ecommerce.place_order import PLACE_ORDER
+from streams.sagas import machine
 from streams.sagas.definition import SagaDefinition, Step
-from streams.sagas.machine import SagaStatus
+from streams.sagas.machine import NotRetryable, SagaStatus
 from streams.sagas.testing import SagaScenario
 
 ACTIONS = ["ChargePayment", "ReserveStock", "IssueInvoice", "ScheduleShipment", "ApproveOrder"]
@@ -101,6 +104,58 @@ def test_a_compensation_succeeding_on_a_resend_goes_on():
     s.reply("charge_payment", action="compensation", outcome="failed", reason="bank down").expect_commands()
     s.time_passes(PLACE_ORDER.max_timeout_s).expect_commands("RefundPayment")
     s.reply("charge_payment", action="compensation").expect_commands("RejectOrder")
+
+
+def _failed_refund() -> SagaScenario:
+    """Charged, then reserving stock refused, then the refund refused until the retries ran out."""
+    s = SagaScenario(PLACE_ORDER).start().complete_steps("charge_payment")
+    s.reply("reserve_stock", outcome="failed", reason="no stock").expect_commands("RefundPayment")
+    for _ in range(PLACE_ORDER.compensation_retries):
+        s.reply("charge_payment", action="compensation", outcome="failed", reason="over the limit")
+        s.time_passes(PLACE_ORDER.max_timeout_s).expect_commands("RefundPayment")
+    s.reply("charge_payment", action="compensation", outcome="failed", reason="over the limit")
+    return s.expect_status(SagaStatus.FAILED)
+
+
+def test_a_retried_failed_saga_resends_its_compensation_from_attempt_one_and_goes_on():
+    s = _failed_refund()
+    s._apply(machine.retry(PLACE_ORDER, s.state, s.now))
+    s.expect_status(SagaStatus.COMPENSATING).expect_commands("RefundPayment")
+    assert s.last[0].attempt == 1 and s.state.step == PLACE_ORDER.index("charge_payment")
+    assert s.state.deadline > s.now, "the resent command has a deadline ahead"
+    s.reply("charge_payment", action="compensation").expect_commands("RejectOrder")
+    s.reply("create_order", action="compensation").expect_status(SagaStatus.COMPENSATED)
+
+
+def test_a_retried_saga_failing_again_ends_failed_again_after_its_retries():
+    s = _failed_refund()
+    s._apply(machine.retry(PLACE_ORDER, s.state, s.now))
+    for _ in range(PLACE_ORDER.compensation_retries):
+        s.reply("charge_payment", action="compensation", outcome="failed", reason="still over")
+        s.time_passes(PLACE_ORDER.max_timeout_s).expect_commands("RefundPayment")
+    s.reply("charge_payment", action="compensation", outcome="failed", reason="still over")
+    s.expect_status(SagaStatus.FAILED)
+
+
+def test_resolve_closes_a_failed_saga_with_the_reason_and_sends_nothing():
+    s = _failed_refund()
+    s._apply(machine.resolve(s.state, "refunded by bank transfer"))
+    s.expect_status(SagaStatus.RESOLVED).expect_commands()
+    assert "refunded by bank transfer" in s.state.reason and "over the limit" in s.state.reason
+    s.time_passes(10_000).expect_commands()  # terminal
+
+
+def test_only_failed_sagas_are_taken_over_and_a_failure_past_the_pivot_only_resolved():
+    running = SagaScenario(PLACE_ORDER).start()
+    with pytest.raises(NotRetryable, match="only a FAILED saga"):
+        machine.retry(PLACE_ORDER, running.state, running.now)
+    with pytest.raises(NotRetryable, match="only a FAILED saga"):
+        machine.resolve(running.state, "why")
+    # as on_reply leaves a saga whose step after the pivot refused (PLACE_ORDER has none after it)
+    past = replace(running.state, status=SagaStatus.FAILED, reason="x failed past the pivot: no courier")
+    with pytest.raises(NotRetryable, match="refused action is final"):
+        machine.retry(PLACE_ORDER, past, running.now)
+    assert machine.resolve(past, "shipped by hand").state.status is SagaStatus.RESOLVED
 
 
 def test_duplicate_replies_are_ignored():

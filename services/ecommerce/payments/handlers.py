@@ -8,7 +8,7 @@ import psycopg
 from schemas.saga import SagaCommand
 from streams.sagas.handlers import Handler, Outcome
 
-REFUND_LIMIT = Decimal("10000.00")        # larger refunds need a person
+DEFAULT_REFUND_LIMIT = Decimal("10000.00")  # larger refunds need a person; payment_limits holds the current one
 
 
 async def charge_payment(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Outcome:
@@ -20,9 +20,16 @@ async def charge_payment(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Out
     return None
 
 
+async def refund_limit(conn: psycopg.AsyncConnection) -> Decimal:
+    cur = await conn.execute("SELECT amount FROM payment_limits WHERE name = 'refund'")
+    row = await cur.fetchone()
+    return Decimal(row[0]) if row else DEFAULT_REFUND_LIMIT
+
+
 async def refund_payment(conn: psycopg.AsyncConnection, cmd: SagaCommand) -> Outcome:
-    if Decimal(cmd.payload["total"]) > REFUND_LIMIT:
-        return f"refunds over {REFUND_LIMIT} need a person"
+    limit = await refund_limit(conn)
+    if Decimal(cmd.payload["total"]) > limit:
+        return f"refunds over {limit} need a person"
     await conn.execute("UPDATE payments SET status = 'REFUNDED', refunded_at = clock_timestamp() "
                        "WHERE saga_id = %s AND status = 'CHARGED'", (cmd.saga_id,))
     return None

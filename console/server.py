@@ -1,0 +1,140 @@
+"""The console's web server: pages refresh themselves; every action is a form POST that needs the
+operator token (CONSOLE_TOKEN in `make env`), shows a dry run first where there is one, and is
+recorded in the audit topic by the same code the CLI runs."""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import hmac
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from console import snapshot
+
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                               autoescape=True)
+ENV: web.AppKey[Mapping[str, str]] = web.AppKey("env", Mapping)
+TOKEN: web.AppKey[str] = web.AppKey("token", str)
+REFRESH_S = 3
+
+
+def _page(name: str, status: int = 200, refresh: bool = True, **values) -> web.Response:
+    html = TEMPLATES.get_template(name).render(refresh=REFRESH_S if refresh else None, **values)
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+def _authorized(request: web.Request, form: Mapping) -> bool:
+    return hmac.compare_digest(str(form.get("token", "")).encode(), request.app[TOKEN].encode())
+
+
+async def path_page(request: web.Request) -> web.Response:
+    hops = await asyncio.to_thread(snapshot.path, request.app[ENV])
+    troubled = [h for group in hops.values() for h in group if h.state != snapshot.OK]
+    return _page("path.html", hops=hops, troubled=troubled)
+
+
+async def sagas_page(request: web.Request) -> web.Response:
+    from observe.sagas import summary
+
+    s = await asyncio.to_thread(summary, request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"], 60.0)
+    return _page("sagas.html", s=s)
+
+
+async def saga_page(request: web.Request) -> web.Response:
+    from observe.sagas import timeline
+
+    saga = request.match_info["saga"]
+    events = await asyncio.to_thread(timeline, request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"], saga)
+    return _page("saga.html", saga=saga, events=events, status=200 if events else 404)
+
+
+async def saga_action(request: web.Request) -> web.Response:
+    """POST /sagas/{saga}/retry|resolve with token, why (and who)."""
+    from operate.sagas import take_over
+    from streams.sagas.machine import NotRetryable
+
+    form = await request.post()
+    saga, action = request.match_info["saga"], request.match_info["action"]
+    if not _authorized(request, form):
+        return _page("result.html", status=403, refresh=False, ok=False,
+                     message="refused: the operator token is missing or wrong (CONSOLE_TOKEN in `make env`)")
+    who, why = str(form.get("who") or getpass.getuser()), str(form.get("why", ""))
+    try:
+        before, after = await asyncio.to_thread(take_over, request.app[ENV], saga, action, who, why)
+    except (NotRetryable, ValueError) as exc:
+        return _page("result.html", status=409, refresh=False, ok=False, message=f"refused: {exc}")
+    return _page("result.html", refresh=False, ok=True, saga=after.saga_id,
+                 message=f"saga {after.saga_id}: {before.status.value} -> {after.status.value} (by {who}: {why})")
+
+
+async def letters_page(request: web.Request) -> web.Response:
+    from operate import audit, letters
+    from stack.kafka_client import OPERATOR, access
+
+    def read():
+        kafka = access(request.app[ENV], OPERATOR)
+        found = [x for t in letters.dead_letter_topics(kafka) for x in letters.read_topic(kafka, t)]
+        return letters.group_by_reason(found), audit.handled(audit.history(kafka))
+
+    groups, handled = await asyncio.to_thread(read)
+    return _page("letters.html", groups=groups, handled=handled)
+
+
+async def letters_action(request: web.Request) -> web.Response:
+    """POST /letters/redrive|discard with ids (or a reason group): a dry run unless confirm=yes,
+    which needs the token. The same plan, re-drive and audit as `cdc dlq`."""
+    from operate import audit, letters, redrive
+    from stack.kafka_client import OPERATOR, access
+
+    form = await request.post()
+    action, dry = request.match_info["action"], form.get("confirm") != "yes"
+    ids, group = [str(i) for i in form.getall("id", [])], str(form.get("group", ""))
+    who, why = str(form.get("who") or getpass.getuser()), str(form.get("why", "")).strip()
+    if not dry and not _authorized(request, form):
+        return _page("result.html", status=403, refresh=False, ok=False,
+                     message="refused: the operator token is missing or wrong (CONSOLE_TOKEN in `make env`)")
+    if action == "discard" and not why:
+        return _page("result.html", status=400, refresh=False, ok=False, message="refused: a discard needs a reason (why)")
+
+    def run() -> tuple[list[tuple[str, str]], str]:
+        kafka = access(request.app[ENV], OPERATOR)
+        handled = audit.handled(audit.history(kafka))
+        found = [x for t in letters.dead_letter_topics(kafka) for x in letters.read_topic(kafka, t)]
+        chosen = [x for x in found if x.id in ids] if ids else [x for x in found if group and x.group == group
+                                                                  and x.id not in handled]
+        if action == "redrive":
+            plans = redrive.plan(chosen, handled)
+            lines = [(p.letter.id, f"refused: {p.refused}" if p.refused else p.effect) for p in plans]
+            if dry:
+                return lines, f"dry run: {sum(p.refused is None for p in plans)} of {len(plans)} would be re-driven"
+            done = redrive.redrive(kafka, plans, who, why or "re-driven from the console")
+            return lines, f"re-driven: {len(done)} of {len(plans)} (by {who})"
+        lines = [(x.id, "already handled" if x.id in handled else "given up") for x in chosen]
+        if dry:
+            return lines, f"dry run: {sum(x.id not in handled for x in chosen)} of {len(chosen)} would be discarded"
+        done = redrive.discard(kafka, chosen, handled, who, why)
+        return lines, f"discarded: {len(done)} of {len(chosen)} (by {who}: {why})"
+
+    lines, message = await asyncio.to_thread(run)
+    return _page("result.html", refresh=False, ok=True, message=message, lines=lines)
+
+
+def create_app(env: Mapping[str, str], token: str) -> web.Application:
+    if not token:
+        raise ValueError("the console needs an operator token (CONSOLE_TOKEN): run `make up` to create it")
+    app = web.Application()
+    app[ENV], app[TOKEN] = env, token
+    app.router.add_get("/", path_page)
+    app.router.add_get("/sagas", sagas_page)
+    app.router.add_get("/sagas/{saga}", saga_page)
+    app.router.add_post("/sagas/{saga}/{action:retry|resolve}", saga_action)
+    app.router.add_get("/letters", letters_page)
+    app.router.add_post("/letters/{action:redrive|discard}", letters_action)
+    return app
+
+
+def serve(env: Mapping[str, str], token: str, port: int) -> None:
+    web.run_app(create_app(env, token), host="127.0.0.1", port=port, print=None)
