@@ -16,10 +16,10 @@ import pytest
 
 from cdc_testing.polling import poll
 from cdc_testing.ports import free_port
+from cdc_testing.workers import REPO
 from connectors.connect_api import ConnectClient
 from services.registry import current
 from streams import spec as spec_mod
-from cdc_testing.workers import REPO
 
 pytestmark = pytest.mark.integration
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")

@@ -9,12 +9,12 @@ import sys
 import psycopg
 import pytest
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import REPO, WorkerProcess
 from connectors.connect_api import ConnectClient
 from services.registry import current
 from tests.integration.conftest import cdc
 from tests.integration.replication_helpers import SPEC, replica_rows
-from cdc_testing.workers import REPO, WorkerProcess
-from cdc_testing.polling import poll
 
 pytestmark = pytest.mark.integration
 PAIR = "customers-to-inventory"

@@ -12,11 +12,11 @@ import sys
 import psycopg
 import pytest
 
+from cdc_testing.workers import REPO
 from connectors.topics import ensure_topics
 from operate.audit import AUDIT_TOPIC
 from stack.kafka_client import ADMIN, access
 from tests.integration.saga_helpers import finish, one, order, rows, saga_workers_of, timeout_scale
-from cdc_testing.workers import REPO
 
 pytestmark = pytest.mark.integration
 MODE = "orchestration"  # choreographed sagas are not taken over from the CLI yet

@@ -10,6 +10,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cdc_testing.polling import poll
+from cdc_testing.workers import WorkerProcess
 from connectors import acls
 from stack.kafka_client import ADMIN, access
 from stack.secrets import new_password
@@ -17,8 +19,6 @@ from streams import spec as spec_mod
 from streams.durable import EXIT_UNAPPLIABLE
 from tests.integration.offsets import CommittedWatch, committed
 from tests.integration.test_source_identity import _event
-from cdc_testing.workers import WorkerProcess
-from cdc_testing.polling import poll
 
 pytestmark = pytest.mark.integration
 
