@@ -101,10 +101,12 @@ class StackControls:
             steps.append(("up",))
         steps.append(("workers", "start"))
         for step in steps:
-            res = self.cdc(*step)
-            if res.returncode != 0:
-                fault.note = (fault.note + f"; `cdc {' '.join(step)}` failed: "
-                              f"{(res.stdout + res.stderr).strip()[-300:]}").strip("; ")
+            for attempt in range(1, 4):  # a broker replaying its log may outlast `cdc up`'s 120 s wait
+                res = self.cdc(*step)
+                if res.returncode == 0:
+                    break
+                fault.note = (fault.note + f"; `cdc {' '.join(step)}` attempt {attempt} failed: "
+                              f"{(res.stdout + res.stderr).strip()[-160:]}").strip("; ")
         fault.recovered_s = time.monotonic() - started
 
     def wait_healthy(self, within: float) -> bool:
