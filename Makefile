@@ -14,7 +14,7 @@ DOCKER_PORT_BASE ?= 27400
 DOCKER_STACK := CDC_STACK_DIR=$(DOCKER_STACK_DIR) CDC_PORT_BASE=$(DOCKER_PORT_BASE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication console demo test test-unit test-db lint docker-images test-docker
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication chaos console demo test test-unit test-db lint docker-images test-docker
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ bench: $(VENV)/.bench-installed ## source ceiling, capture, sink race and end-to
 
 bench-replication: install ## events/s of one worker draining a pre-filled topic (median of runs)
 	$(PY) -m bench.replication
+
+chaos: install ## fault suite on the running stack: load, random kills and database stops, then the invariants (options: CHAOS_ARGS="--faults 50 --seed 1")
+	$(CDC) chaos $(CHAOS_ARGS)
 
 console: install ## serve the web console on 127.0.0.1 (CONSOLE_URL in `make env`; its actions need CONSOLE_TOKEN)
 	$(CDC) console

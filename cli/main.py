@@ -7,7 +7,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import connectors_cmd, demo_cmd, dlq_cmd, observe_cmd, readmodel_cmd, saga_cmd, stack_env, topics_cmd, workers_cmd
+from cli import (
+    chaos_cmd,
+    connectors_cmd,
+    demo_cmd,
+    dlq_cmd,
+    observe_cmd,
+    readmodel_cmd,
+    saga_cmd,
+    stack_env,
+    topics_cmd,
+    workers_cmd,
+)
 from connectors import configs
 from stack import launcher
 from stack.processes import StackError
@@ -26,6 +37,7 @@ app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(saga_cmd.app, name="saga")
 app.command("backfill")(observe_cmd.backfill)
 app.command("demo")(demo_cmd.demo)
+app.command("chaos")(chaos_cmd.chaos)
 out = Console()
 
 

@@ -15,6 +15,20 @@ SUPPORTED_OPS = frozenset({"c", "u", "d", "r"})
 UNAVAILABLE = frozenset({"__debezium_unavailable_value", "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="})
 
 
+class SchemaChanged(Exception):
+    """A column the pair replicates is not in a change of its source table: dropped or renamed at
+    the source. The message is not malformed (Debezium wrote what the table now has), so
+    dead-lettering it would skip a real change: the worker stops until the spec is fixed."""
+
+    def __init__(self, pair: ReplicationPair, missing: list[str], unknown: list[str]) -> None:
+        self.missing = missing
+        hint = f"; columns the spec does not list: {', '.join(unknown)} (renamed?)" if unknown else ""
+        super().__init__(f"pair {pair.name}: replicated column(s) {', '.join(missing)} of "
+                         f"{pair.source.service}.{pair.source.table} missing from a change: dropped or renamed at "
+                         f"the source{hint}. Fix the pair's columns in the replication spec (or restore the "
+                         "column), then restart the worker: nothing was acknowledged or skipped")
+
+
 @dataclass(frozen=True)
 class ReplicaRow:
     key: tuple[Any, ...]        # target key values, in the order of pair.key
@@ -57,7 +71,7 @@ def project(pair: ReplicationPair, event: ChangeEvent, origin: Any = None) -> Re
     else:
         missing = [c for c in pair.columns if c not in row]
         if missing:
-            raise MalformedEvent(f"column(s) {missing} missing from the row image")
+            raise SchemaChanged(pair, missing, sorted(set(row) - set(pair.columns) - set(pair.key)))
         values = tuple(row[c] for c in pair.columns)
         placeholders = [c for c in pair.columns if isinstance(row[c], str) and row[c] in UNAVAILABLE]
         if placeholders:

@@ -14,7 +14,7 @@ from typing import Protocol
 from schemas.envelope import ChangeEvent, MalformedEvent, parse_change
 from streams.deadletter import DeadLetter, RawMessage
 from streams.errors import ErrorKind, classify
-from streams.projection import ReplicaRow, latest_per_key, project
+from streams.projection import ReplicaRow, SchemaChanged, latest_per_key, project
 from streams.spec import ReplicationPair
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ class PairReplicator:
                 rows.append(project(self.pair, event, origin=msg))
             except MalformedEvent as exc:
                 outcome.dead.append(DeadLetter(msg, f"malformed: {exc}"))
+            except SchemaChanged as exc:  # a real change the spec no longer fits: stop, skip nothing
+                raise FatalApplyError(f"{exc} (at {msg.topic}[{msg.partition}]@{msg.offset})") from exc
         return rows
 
     async def _sleep(self, delay: float) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from schemas.envelope import MalformedEvent, parse_change
 from streams import spec as spec_mod
-from streams.projection import ReplicaRow, latest_per_key, project, should_apply
+from streams.projection import ReplicaRow, SchemaChanged, latest_per_key, project, should_apply
 
 SAMPLES = Path(__file__).parent / "samples"
 SPEC = spec_mod.load()
@@ -59,10 +59,10 @@ def test_unappliable_events_are_malformed(source_changes, reason):
         project(INVOICING, _event("customer_update.json", **source_changes))
 
 
-def test_missing_allowed_column_is_malformed():
+def test_a_replicated_column_missing_from_a_change_is_a_schema_change_naming_pair_and_column():
     event = _event("customer_update.json")
-    del event.after["email"]
-    with pytest.raises(MalformedEvent, match="email"):
+    event.after["contact_email"] = event.after.pop("email")  # renamed at the source
+    with pytest.raises(SchemaChanged, match=r"pair customers-to-invoicing: .*column\(s\) email .*contact_email"):
         project(INVOICING, event)
 
 

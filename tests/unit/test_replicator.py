@@ -73,6 +73,16 @@ def test_batch_keeps_newest_per_key_and_skips_tombstones():
     assert len(sink.applied) == 1 and sink.applied[0].deleted
 
 
+def test_a_column_dropped_at_the_source_stops_the_batch_unapplied_and_nothing_dead_lettered():
+    doc = json.loads((SAMPLES / "customer_update.json").read_text())
+    del doc["value"]["after"]["country"]  # a replicated column, dropped at the source
+    dropped = RawMessage(PAIR.source_topic, 0, 9, doc["key"].encode(), orjson.dumps(doc["value"]))
+    sink, dlq = FakeSink(), FakeDLQ()
+    with pytest.raises(FatalApplyError, match=r"customers-to-inventory.*country.*\[0\]@9"):
+        _run(sink, [_msg("customer_insert.json", 8), dropped], dlq)
+    assert not sink.applied and not dlq.letters, "a stopped batch applies nothing and skips nothing"
+
+
 def test_malformed_message_is_dead_lettered_with_reason_and_the_rest_applies():
     sink = FakeSink()
     poison = RawMessage(PAIR.source_topic, 1, 7, b'{"id": 9}', b"garbage")
