@@ -14,7 +14,7 @@ DOCKER_PORT_BASE ?= 27400
 DOCKER_STACK := CDC_STACK_DIR=$(DOCKER_STACK_DIR) CDC_PORT_BASE=$(DOCKER_PORT_BASE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication chaos console demo test test-unit test-db lint docker-images test-docker
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication chaos console console-screenshots demo test test-unit test-db lint docker-images test-docker
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ chaos: install ## fault suite on the running stack: load, random kills and datab
 
 console: install ## serve the web console on 127.0.0.1 (CONSOLE_URL in `make env`; its actions need CONSOLE_TOKEN)
 	$(CDC) console
+
+console-screenshots: install ## PNGs of the console's main pages (path, sagas, a saga's timeline, dead letters) -> console-screenshots/
+	$(PY) -m console.screenshots --out console-screenshots
 
 demo: up deploy workers ## up, deploy, workers, then every enabled domain's demo (sample writes, captured events, replicas, sagas)
 	$(CDC) demo
