@@ -21,6 +21,11 @@ TOKEN: web.AppKey[str] = web.AppKey("token", str)
 REFRESH_S = 3
 
 
+def _refreshes(request: web.Request) -> bool:
+    """Views reload themselves unless ?refresh=0 (a person reading closely, a test driving forms)."""
+    return request.query.get("refresh") != "0"
+
+
 def _page(name: str, status: int = 200, refresh: bool = True, **values) -> web.Response:
     html = TEMPLATES.get_template(name).render(refresh=REFRESH_S if refresh else None, **values)
     return web.Response(text=html, content_type="text/html", status=status)
@@ -33,14 +38,14 @@ def _authorized(request: web.Request, form: Mapping) -> bool:
 async def path_page(request: web.Request) -> web.Response:
     hops = await asyncio.to_thread(snapshot.path, request.app[ENV])
     troubled = [h for group in hops.values() for h in group if h.state != snapshot.OK]
-    return _page("path.html", hops=hops, troubled=troubled)
+    return _page("path.html", refresh=_refreshes(request), hops=hops, troubled=troubled)
 
 
 async def sagas_page(request: web.Request) -> web.Response:
     from observe.sagas import summary
 
     s = await asyncio.to_thread(summary, request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"], 60.0)
-    return _page("sagas.html", s=s)
+    return _page("sagas.html", refresh=_refreshes(request), s=s)
 
 
 async def saga_page(request: web.Request) -> web.Response:
@@ -48,7 +53,7 @@ async def saga_page(request: web.Request) -> web.Response:
 
     saga = request.match_info["saga"]
     events = await asyncio.to_thread(timeline, request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"], saga)
-    return _page("saga.html", saga=saga, events=events, status=200 if events else 404)
+    return _page("saga.html", refresh=_refreshes(request), saga=saga, events=events, status=200 if events else 404)
 
 
 async def saga_action(request: web.Request) -> web.Response:
@@ -80,7 +85,7 @@ async def letters_page(request: web.Request) -> web.Response:
         return letters.group_by_reason(found), audit.handled(audit.history(kafka))
 
     groups, handled = await asyncio.to_thread(read)
-    return _page("letters.html", groups=groups, handled=handled)
+    return _page("letters.html", refresh=_refreshes(request), groups=groups, handled=handled)
 
 
 async def letters_action(request: web.Request) -> web.Response:

@@ -63,6 +63,15 @@ def browser():
     driver.quit()
 
 
+def _result(browser):
+    """The answer page of a form just submitted (the click returns before the browser navigates)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located((By.ID, "result")))
+
+
 def _hops(browser) -> dict[tuple[str, str], str]:
     from selenium.webdriver.common.by import By
 
@@ -71,7 +80,7 @@ def _hops(browser) -> dict[tuple[str, str], str]:
 
 
 def test_the_path_page_shows_every_hop_and_marks_a_stopped_database(console, browser, stack_env):
-    browser.get(console + "/")
+    browser.get(console + "/?refresh=0")
     hops = _hops(browser)
     connect = ConnectClient(stack_env["CONNECT_URL"])
     try:
@@ -83,13 +92,23 @@ def test_the_path_page_shows_every_hop_and_marks_a_stopped_database(console, bro
     assert expected <= set(hops), f"hops missing from the page: {sorted(expected - set(hops))}"
     target = spec_mod.load_enabled().pairs[0].target.service
     assert hops[("database", target)] == "ok", hops
+    browser.get(console + "/")  # this one reloads itself: the test only reads it from now on
     subprocess.run([sys.executable, "-m", "cli", "db", "stop", target], cwd=REPO, check=True, capture_output=True)
     try:
-        def state() -> str:  # the page refreshes itself; reading it again is what a person sees next
-            browser.get(console + "/")
+        def shown() -> str:
+            from selenium.common.exceptions import WebDriverException
+
+            try:
+                return _hops(browser).get(("database", target), "missing")
+            except WebDriverException as exc:  # caught mid-reload
+                return f"reloading ({type(exc).__name__})"
+        poll(shown, lambda s: s == "down", 30, f"the {target} database marked down by the page's own refresh")
+
+        def state() -> str:
+            browser.get(console + "/?refresh=0")
             return _hops(browser).get(("database", target), "missing")
-        poll(state, lambda s: s == "down", 30, f"the {target} database marked down on the path page")
-        assert target in browser.find_element("id", "summary").text, "the summary names the hop in trouble"
+        assert state() == "down" and target in browser.find_element("id", "summary").text, \
+            "the summary names the hop in trouble"
     finally:
         subprocess.run([sys.executable, "-m", "cli", "db", "start", target], cwd=REPO, check=True, capture_output=True)
     poll(state, lambda s: s == "ok", 60, f"the {target} database ok again")
@@ -107,14 +126,14 @@ def test_a_failed_saga_is_resolved_from_the_page_only_with_the_operator_token(co
                      (saga_id, key, json.dumps({"order_id": 0})))
 
     def form(action: str):
-        browser.get(console + "/sagas")
+        browser.get(console + "/sagas?refresh=0")  # a page reloading under the driver leaves it stale elements
         row = browser.find_element(By.CSS_SELECTOR, f'tr[data-saga="{saga_id}"]')
         return row.find_element(By.CSS_SELECTOR, f"form.{action}")
 
     f = form("resolve")
     f.find_element(By.NAME, "why").send_keys("refunded by bank transfer")
     f.find_element(By.TAG_NAME, "button").click()
-    assert "operator token is missing or wrong" in browser.find_element(By.ID, "result").text
+    assert "operator token is missing or wrong" in _result(browser).text
     state = psycopg.connect(stack_env["ORCHESTRATOR_OBSERVER_URL"]).execute(
         "SELECT state FROM saga_instances WHERE id = %s", (saga_id,)).fetchone()
     assert state == ("FAILED",), f"a refused action changes nothing: {state}"
@@ -123,8 +142,13 @@ def test_a_failed_saga_is_resolved_from_the_page_only_with_the_operator_token(co
     f.find_element(By.NAME, "why").send_keys("refunded by bank transfer")
     f.find_element(By.NAME, "token").send_keys(stack_env["CONSOLE_TOKEN"])
     f.find_element(By.TAG_NAME, "button").click()
-    assert "FAILED -> RESOLVED" in browser.find_element(By.ID, "result").text
+    assert "FAILED -> RESOLVED" in _result(browser).text
     browser.find_element(By.LINK_TEXT, "its timeline").click()
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located((By.ID, "timeline")))
+    browser.get(browser.current_url.split("?")[0] + "?refresh=0")  # read it without a reload under the driver
     kinds = [e.get_attribute("data-kind") for e in browser.find_elements(By.CSS_SELECTOR, "#timeline tr[data-kind]")]
     assert "resolved" in kinds, f"the decision is on the saga's timeline: {kinds}"
     assert "refunded by bank transfer" in browser.find_element(By.ID, "timeline").text
@@ -152,7 +176,7 @@ def test_a_rejected_change_appears_under_its_reason_and_is_redriven_from_the_pag
                                (name, f"{unique}@example.org")).fetchone()[0]
 
         def my_row():
-            browser.get(console + "/letters")
+            browser.get(console + "/letters?refresh=0")
             rows = [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-letter]") if name in r.text]
             return rows[0] if rows else None
         # each load reads every dead-letter topic whole: slow on a busy box late in the tier
@@ -162,7 +186,7 @@ def test_a_rejected_change_appears_under_its_reason_and_is_redriven_from_the_pag
         assert heading.startswith("rejected by inventory"), f"grouped under its reason: {heading!r}"
 
         row.find_element(By.CSS_SELECTOR, "form.redrive button").click()  # no confirm: a dry run
-        assert "dry run: 1 of 1 would be re-driven" in browser.find_element(By.ID, "result").text
+        assert "dry run: 1 of 1 would be re-driven" in _result(browser).text
         assert "position guard" in browser.find_element(By.ID, "plan").text
 
         with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
@@ -174,7 +198,7 @@ def test_a_rejected_change_appears_under_its_reason_and_is_redriven_from_the_pag
                 f.find_element(By.NAME, "token").send_keys(token)
             f.find_element(By.NAME, "confirm").click()
             f.find_element(By.TAG_NAME, "button").click()
-            assert expected in browser.find_element(By.ID, "result").text
+            assert expected in _result(browser).text
         row = poll(lambda: replica_rows(stack_env, pair.name).get(cid), lambda r: r is not None, 90,
                    f"customer {cid} in the inventory replica after the re-drive from the console")
         assert name in row, row
