@@ -104,7 +104,7 @@ test: install ## ruff and mypy, unit tests, the database tier, then integration 
 # it goes down whatever failed (up, deploy or a test), unless KEEP=1
 	$(TEST_STACK) $(CDC) wipe
 	$(TEST_STACK) $(CDC) up && $(TEST_STACK) $(CDC) deploy && \
-	  $(TEST_STACK) $(PY) -m pytest tests/integration -q; rc=$$?; \
+	  $(TEST_STACK) $(PY) -m pytest tests/integration -q --durations=25; rc=$$?; \
 	  [ -n "$$KEEP" ] || $(TEST_STACK) $(CDC) down; exit $$rc
 
 docker-images: install ## start a Docker engine if none answers; build the compose stack's images (base image by debootstrap where none can be pulled)
