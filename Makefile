@@ -14,7 +14,7 @@ DOCKER_PORT_BASE ?= 27400
 DOCKER_STACK := CDC_STACK_DIR=$(DOCKER_STACK_DIR) CDC_PORT_BASE=$(DOCKER_PORT_BASE)
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication chaos console console-screenshots demo test test-unit test-db lint docker-images test-docker
+.PHONY: help install up down status env wipe deploy connectors-status workers workers-stop workers-status observe readmodel-rebuild backfill bench bench-replication chaos console console-screenshots demo test test-unit test-db lint alerts-check docker-images test-docker
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -89,15 +89,20 @@ console-screenshots: install ## PNGs of the console's main pages (path, sagas, a
 demo: up deploy workers ## up, deploy, workers, then every enabled domain's demo (sample writes, captured events, replicas, sagas)
 	$(CDC) demo
 
+alerts-check: ## check the Prometheus alert rules and run their unit tests with promtool (observe/alerts/)
+	@promtool=$$(observe/alerts/promtool.sh $(CURDIR)/.stack/tools) && cd observe/alerts && \
+	  $$promtool check rules rules.yml && $$promtool test rules rules_test.yml
+
 test-unit: install ## unit tests (no infrastructure)
 	$(PY) -m pytest tests/unit -q
 
 test-db: install ## database tier: the workers' SQL on a throwaway PostgreSQL cluster (no broker, no stack)
 	$(PY) -m pytest tests/db -q
 
-test: install ## ruff and mypy, unit tests, the database tier, then integration tests on a wiped test stack (.stack/test, port base 25400), stopped after unless KEEP=1
+test: install ## ruff and mypy, the alert rules (promtool), unit tests, the database tier, then integration tests on a wiped test stack (.stack/test, port base 25400), stopped after unless KEEP=1
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy stack services schemas connectors streams cli observe operate bench cdc_testing console
+	$(MAKE) -s alerts-check
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/db -q
 # a fresh test stack each run (nothing carried over from the last one: groups, backlogs, rows);

@@ -243,7 +243,7 @@ def stop_all() -> None:
 def status(mode: str = MODE_OPTION) -> None:
     """Health of every worker."""
     settings = StackSettings.from_env()
-    table = Table("worker", "pid", "health")
+    table = Table("worker", "pid", "health", "metrics (Prometheus)")
     ok = True
     for w in _background_workers(settings, _saga_mode(mode)):
         pid = read_pid(_pid_file(settings, w.name))
@@ -252,7 +252,8 @@ def status(mode: str = MODE_OPTION) -> None:
         except (httpx.HTTPError, ValueError):
             health = {"healthy": False, "reason": "not answering"}
         ok = ok and bool(health.get("healthy"))
-        table.add_row(w.name, str(pid or "-"), "ok" if health.get("healthy") else str(health.get("reason")))
+        table.add_row(w.name, str(pid or "-"), "ok" if health.get("healthy") else str(health.get("reason")),
+                      f"127.0.0.1:{w.port}/metrics")
     out.print(table)
     if not ok:
         raise typer.Exit(3)

@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 
 from streams.sagas.deadlines import INFRASTRUCTURE_DELAY, PARTICIPANT_TIMEOUT
+from streams.sagas.stuck import STUCK, STUCK_AFTER_S
 
 CAUSE = {"timed_out": PARTICIPANT_TIMEOUT, "delayed": INFRASTRUCTURE_DELAY}
 
@@ -23,13 +24,12 @@ class SagaSummary:
     deadlines: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def summary(observer_url: str, stuck_after_s: float = 60.0) -> SagaSummary:
+def summary(observer_url: str, stuck_after_s: float = STUCK_AFTER_S) -> SagaSummary:
     with psycopg.connect(observer_url) as conn:
         rows = conn.execute("SELECT state, count(*) FROM saga_instances GROUP BY state ORDER BY state").fetchall()
         by_state: dict[str, int] = {state: count for state, count in rows}
         stuck = conn.execute(
-            "SELECT id, state, step, phase, attempt, updated_at FROM saga_instances "
-            "WHERE state IN ('RUNNING', 'COMPENSATING') AND updated_at < now() - make_interval(secs => %s) "
+            f"SELECT id, state, step, phase, attempt, updated_at FROM saga_instances WHERE {STUCK} "
             "ORDER BY updated_at LIMIT 20", (stuck_after_s,)).fetchall()
         failed = conn.execute("SELECT id, reason, updated_at FROM saga_instances WHERE state = 'FAILED' "
                               "ORDER BY updated_at DESC LIMIT 20").fetchall()

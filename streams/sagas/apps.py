@@ -31,6 +31,7 @@ from streams.sagas.handlers import Handler
 from streams.sagas.handover import GROUP_PREFIX
 from streams.sagas.pipeline import PipelineProbe, Route
 from streams.sagas.retention import Housekeeping
+from streams.sagas.stuck import STUCK, STUCK_AFTER_S
 from streams.sagas.topics import ROUTED_PREFIX, commands_topic, replies_topic
 from streams.topic_retention import redelivery_keep_seconds
 
@@ -258,6 +259,8 @@ def saga_metrics(app: faust.App, dsn: str) -> None:
                    registry=registry)
     delayed = Gauge("cdc_saga_delayed_sagas", "Sagas whose deadline moved for the pipeline at least once",
                     registry=registry)
+    stuck = Gauge("cdc_sagas_stuck", f"Sagas neither ended nor moved for {STUCK_AFTER_S:.0f} s (cdc observe sagas)",
+                  registry=registry)
 
     @app.page("/metrics")
     async def metrics(web, request):
@@ -266,11 +269,14 @@ def saga_metrics(app: faust.App, dsn: str) -> None:
             counts = dict(await cur.fetchall())
             cur = await conn.execute(DEADLINES_MISSED)
             timeouts, delays, delayed_sagas = await cur.fetchone() or (0, 0, 0)
+            cur = await conn.execute(f"SELECT count(*) FROM saga_instances WHERE {STUCK}", (STUCK_AFTER_S,))
+            stuck_now = (await cur.fetchone() or (0,))[0]
         for state in ("RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED", "RESOLVED"):
             gauge.labels(state).set(counts.get(state, 0))
         missed.labels("participant_timeout").set(timeouts)
         missed.labels("infrastructure_delay").set(delays)
         delayed.set(delayed_sagas)
+        stuck.set(stuck_now)
         return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
 
 
