@@ -86,8 +86,9 @@ console: install ## serve the web console on 127.0.0.1 (CONSOLE_URL in `make env
 console-screenshots: install ## PNGs of the console's main pages (path, sagas, a saga's timeline, dead letters) -> console-screenshots/
 	$(PY) -m console.screenshots --out console-screenshots
 
-demo: up deploy workers ## up, deploy, workers, then every enabled domain's demo (sample writes, captured events, replicas, sagas)
+demo: up deploy workers ## up, deploy, workers, then every enabled domain's demo (sample writes, captured events, replicas, sagas), and the web console in the background
 	$(CDC) demo
+	$(CDC) console --background
 
 alerts-check: ## check the Prometheus alert rules and run their unit tests with promtool (observe/alerts/)
 	@promtool=$$(observe/alerts/promtool.sh $(CURDIR)/.stack/tools) && cd observe/alerts && \

@@ -179,14 +179,42 @@ def compose_down(volumes: bool = typer.Option(False, "--volumes", "-v",
 
 
 @app.command("console")
-def console(port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: CONSOLE_URL's, CDC_CONSOLE_PORT).")) -> None:
+def console(port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: CONSOLE_URL's, CDC_CONSOLE_PORT)."),
+            background: bool = typer.Option(False, "--background", help="Start it in the background (idempotent) "
+                                                                       "and return once it answers; `make down` "
+                                                                       "and `make workers-stop` stop it.")) -> None:
     """Serve the web console: the data's path, sagas, dead letters. Its actions need CONSOLE_TOKEN (`make env`)."""
-    from console.server import serve
-
     env, settings = stack_env.load(), _settings()
     port = port or settings.console_port
+    if background:
+        _console_in_background(settings, port)
+        return
+    from console.server import serve
+
     out.print(f"console on http://127.0.0.1:{port} (Ctrl-C stops it)")
     serve(env, env.get("CONSOLE_TOKEN", ""), port)
+
+
+def _console_in_background(settings: StackSettings, port: int) -> None:
+    import sys
+
+    import httpx
+
+    from stack.processes import read_pid, spawn, wait_until
+
+    # a worker-*.pid: stopped with the workers by `cdc down` and `cdc workers stop`
+    pid_file, log = settings.pids_dir / "worker-console.pid", settings.logs_dir / "console.log"
+    if not read_pid(pid_file):
+        spawn([sys.executable, "-m", "cli", "console", "--port", str(port)], log, pid_file)
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/sagas?refresh=0", timeout=10).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until("the console", answers, timeout=90, alive=lambda: read_pid(pid_file) is not None, log_file=log)
+    out.print(f"console on http://127.0.0.1:{port} (its actions need CONSOLE_TOKEN: `make env`)")
 
 
 @app.command("deploy")

@@ -108,12 +108,25 @@ def backfill(pair: str = typer.Argument(..., help="Replication pair to refill fr
 
 @app.command("sagas")
 def sagas(stuck_after: float = typer.Option(60.0, "--stuck-after", help="Seconds without progress: stuck."),
-          max_failed: int = typer.Option(0, "--max-failed", help="Alert threshold: FAILED sagas tolerated.")) -> None:
+          max_failed: int = typer.Option(0, "--max-failed", help="Alert threshold: FAILED sagas tolerated."),
+          saga_type: str = typer.Option(None, "--type", help="List the instances of this saga type (e.g. place-order)."),
+          state: str = typer.Option(None, "--state", help="List the instances in this state (e.g. COMPENSATING)."),
+          older_than: float = typer.Option(None, "--older-than", help="List the instances started more than this "
+                                                                      "many seconds ago.")) -> None:
     """Saga instances by state, stuck ones (stalest first) and quarantined (FAILED) ones; exit 1 if any
-    saga is stuck or more than --max-failed are FAILED."""
-    from observe.sagas import summary
+    saga is stuck or more than --max-failed are FAILED. With --type, --state or --older-than: the
+    matching instances too, stuck ones first (the console's sagas filter)."""
+    from observe.sagas import instances, summary
 
-    s = summary(stack_env.load()["ORCHESTRATOR_OBSERVER_URL"], stuck_after)
+    url = stack_env.load()["ORCHESTRATOR_OBSERVER_URL"]
+    s = summary(url, stuck_after)
+    if saga_type or state or older_than:
+        listed = Table("saga", "type", "key", "state", "step", "phase", "attempt", "age", "stuck",
+                       title="instances (stuck first)")
+        for r in instances(url, saga_type, state, older_than, stuck_after):
+            listed.add_row(r.id, r.saga_type, r.business_key or "", r.state, str(r.step), r.phase, str(r.attempt),
+                           f"{r.age_s:.0f} s", "yes" if r.stuck else "")
+        out.print(listed)
     table = Table("state", "sagas", title="sagas")
     for state, count in s.by_state.items():
         table.add_row(state, str(count))

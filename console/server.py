@@ -41,19 +41,56 @@ async def path_page(request: web.Request) -> web.Response:
     return _page("path.html", refresh=_refreshes(request), hops=hops, troubled=troubled)
 
 
-async def sagas_page(request: web.Request) -> web.Response:
-    from observe.sagas import summary
+async def pairs_page(request: web.Request) -> web.Response:
+    views = await asyncio.to_thread(snapshot.pairs, request.app[ENV])
+    return _page("pairs.html", refresh=_refreshes(request), views=views)
 
-    s = await asyncio.to_thread(summary, request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"], 60.0)
-    return _page("sagas.html", refresh=_refreshes(request), s=s)
+
+async def pair_page(request: web.Request) -> web.Response:
+    name = request.match_info["pair"]
+    detail = await asyncio.to_thread(snapshot.pair_detail, request.app[ENV], name)
+    return _page("pair.html", refresh=_refreshes(request), pair=name, d=detail, status=200 if detail else 404)
+
+
+STATES = ("RUNNING", "COMPENSATING", "COMPLETED", "COMPENSATED", "FAILED", "RESOLVED")
+
+
+async def sagas_page(request: web.Request) -> web.Response:
+    """Counts by state, stuck and FAILED sagas, and the instances filtered by type, state and age."""
+    from observe.sagas import instances, saga_types, summary
+
+    url = request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"]
+    q = request.query
+    chosen = {"type": q.get("type", ""), "state": q.get("state", ""), "older": q.get("older", "")}
+    try:
+        older = float(chosen["older"]) if chosen["older"] else None
+    except ValueError:
+        older = None
+
+    def read():
+        return (summary(url, 60.0), saga_types(url),
+                instances(url, chosen["type"] or None, chosen["state"] or None, older))
+
+    s, types, listed = await asyncio.to_thread(read)
+    return _page("sagas.html", refresh=_refreshes(request), s=s, types=types, states=STATES, chosen=chosen,
+                 listed=listed)
 
 
 async def saga_page(request: web.Request) -> web.Response:
-    from observe.sagas import timeline
+    from console.timeline import draw
+    from observe.sagas import instance, timeline
 
     saga = request.match_info["saga"]
-    events = await asyncio.to_thread(timeline, request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"], saga)
-    return _page("saga.html", refresh=_refreshes(request), saga=saga, events=events, status=200 if events else 404)
+    url = request.app[ENV]["ORCHESTRATOR_OBSERVER_URL"]
+
+    def read():
+        row = instance(url, saga)
+        return row, timeline(url, saga), snapshot.participants_of(row.saga_type) if row else {}
+
+    row, events, participants = await asyncio.to_thread(read)
+    drawing = draw(events, participants) if events else None
+    return _page("saga.html", refresh=_refreshes(request), saga=saga, row=row, events=events, drawing=drawing,
+                 status=200 if events else 404)
 
 
 async def saga_action(request: web.Request) -> web.Response:
@@ -133,6 +170,8 @@ def create_app(env: Mapping[str, str], token: str) -> web.Application:
     app = web.Application()
     app[ENV], app[TOKEN] = env, token
     app.router.add_get("/", path_page)
+    app.router.add_get("/pairs", pairs_page)
+    app.router.add_get("/pairs/{pair}", pair_page)
     app.router.add_get("/sagas", sagas_page)
     app.router.add_get("/sagas/{saga}", saga_page)
     app.router.add_post("/sagas/{saga}/{action:retry|resolve}", saga_action)

@@ -32,6 +32,34 @@ def _database(name: str, url: str) -> Hop:
         return Hop("database", name, DOWN, str(exc).splitlines()[0][:160])
 
 
+def watch_state(settings: StackSettings) -> dict | None:
+    """What `cdc connectors watch` (started by `make workers`) last wrote: restarts per connector
+    and each slot's lag, refreshed every few seconds; None while no watch runs."""
+    import time
+
+    from cli.connectors_cmd import watch_state_file
+    from connectors.supervisor import read_state
+
+    state = read_state(watch_state_file(settings))
+    return state if state and time.time() - state.get("at", 0) < 60 else None
+
+
+def _connector_detail(name: str, watch: dict | None) -> tuple[str, bool]:
+    """Restarts and slot lag of one connector from the watch, and whether its slot is in trouble."""
+    if watch is None:
+        return "restarts and slot lag: the connector watch is not running (make workers)", False
+    restarts = watch.get("connectors", {}).get(name, {}).get("restarts", 0)
+    parts, trouble = [f"restarts {restarts}"], False
+    for slot in (x for x in watch.get("slots", []) if x.get("connector") == name):
+        retained = slot.get("retained_bytes")
+        parts.append(f"slot {slot['slot']} retains {retained / 1024:,.0f} KiB" if retained is not None
+                     else f"slot {slot['slot']}: no position")
+        if slot.get("problems"):
+            parts.append("; ".join(slot["problems"]))
+            trouble = True
+    return "; ".join(parts), trouble
+
+
 def _connectors(env: Mapping[str, str]) -> list[Hop]:
     from connectors.connect_api import ConnectClient
 
@@ -39,12 +67,15 @@ def _connectors(env: Mapping[str, str]) -> list[Hop]:
         client = ConnectClient(env.get("CONNECT_URLS") or env["CONNECT_URL"], timeout=3)
     except Exception as exc:  # noqa: BLE001 - shown, not raised: the page must render when Connect is down
         return [Hop("connector", "Kafka Connect", DOWN, str(exc)[:160])]
+    watch = watch_state(StackSettings.from_env())
     try:
         hops = []
         for name in client.names():
             s = client.status(name)
             healthy = s.connector == "RUNNING" and all(t == "RUNNING" for t in s.tasks)
-            hops.append(Hop("connector", name, OK if healthy else DOWN, f"{s.connector}; tasks {', '.join(s.tasks) or 'none'}"))
+            detail, slot_trouble = _connector_detail(name, watch)
+            state = DOWN if not healthy else WARN if slot_trouble else OK
+            hops.append(Hop("connector", name, state, f"{s.connector}; tasks {', '.join(s.tasks) or 'none'}; {detail}"))
         return hops
     except Exception as exc:  # noqa: BLE001
         return [Hop("connector", "Kafka Connect", DOWN, str(exc)[:160])]
@@ -81,3 +112,73 @@ def path(env: Mapping[str, str]) -> dict[str, list[Hop]]:
         "targets": [databases[n] for n in targets if n in databases],
         "other databases": [h for n, h in databases.items() if n not in sources and n not in targets],
     }
+
+
+@dataclass(frozen=True)
+class PairView:
+    name: str
+    report: object | None      # observe.replication.PairReport, None when it could not be read
+    error: str | None
+
+
+def pairs(env: Mapping[str, str]) -> list[PairView]:
+    """Every enabled pair as `cdc observe` reports it (rows, checksums, positions, lag)."""
+    from observe.replication import check_pair
+    from streams import spec as spec_mod
+
+    views = []
+    for p in spec_mod.load_enabled().pairs:
+        try:
+            views.append(PairView(p.name, check_pair(p, dict(env)), None))
+        except Exception as exc:  # noqa: BLE001 - a database down: shown on the page, the rest still render
+            views.append(PairView(p.name, None, str(exc).splitlines()[0][:200]))
+    return views
+
+
+@dataclass(frozen=True)
+class PairDetail:
+    view: PairView
+    source: str
+    target: str
+    columns: list[str]
+    newest: list[tuple]        # the replica's rows most recently applied
+    letters: list              # operate.letters.Letter of the pair's dead-letter topic
+
+
+def pair_detail(env: Mapping[str, str], name: str, rows: int = 20) -> PairDetail | None:
+    from psycopg import sql
+
+    from operate import letters
+    from stack.kafka_client import OPERATOR, access
+    from streams import spec as spec_mod
+
+    try:
+        p = spec_mod.load_enabled().pair(name)
+    except KeyError:
+        return None
+    view = next(v for v in pairs(env) if v.name == name)
+    target = current().service(p.target.service)
+    columns: list[str] = []
+    newest: list[tuple] = []
+    try:
+        with psycopg.connect(env[f"{target.env_prefix}_OBSERVER_URL"], connect_timeout=3) as conn:
+            cur = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY cdc_applied_at DESC LIMIT %s")
+                               .format(sql.Identifier(p.replica_table)), (rows,))
+            columns = [c.name for c in cur.description or ()]
+            newest = cur.fetchall()
+    except psycopg.Error:
+        pass  # the database is down: the report above says so
+    found = letters.read_topic(access(env, OPERATOR), p.dead_letter_topic)
+    return PairDetail(view, f"{p.source.service}.{p.source.table}", f"{p.target.service}.{p.replica_table}",
+                      columns, newest, found)
+
+
+def participants_of(saga_type: str) -> dict[str, str]:
+    """Step name -> participant of a saga type's definition ('place-order', 'place-order/choreographed')."""
+    from streams.sagas.enabled import enabled
+
+    try:
+        defn = enabled().definition(saga_type.split("/")[0])
+    except KeyError:
+        return {}
+    return {s.name: s.participant for s in defn.steps}

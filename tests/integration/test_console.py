@@ -215,3 +215,122 @@ def test_a_rejected_change_appears_under_its_reason_and_is_redriven_from_the_pag
             poll(lambda: replica_rows(stack_env, pair.name).get(cid), lambda r: r is not None, 90,
                  f"customer {cid} in the inventory replica after the clean-up change")
         worker.stop()
+
+
+def test_the_pairs_pages_show_cdc_observes_figures_and_a_pairs_newest_rows(console, browser, stack_env, unique, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from cdc_testing.workers import WorkerProcess
+    from observe.replication import check_pair
+    from tests.integration.replication_helpers import SPEC, replica_rows
+
+    pair = SPEC.pair("customers-to-inventory")
+    name = f"newest-{unique}"
+    worker = WorkerProcess(pair.name, stack_env, tmp_path)
+    try:
+        worker.wait_healthy()
+        with psycopg.connect(stack_env["ORDERS_DATABASE_URL"], autocommit=True) as conn:
+            cid = conn.execute("INSERT INTO customers (name, email) VALUES (%s, %s) RETURNING id",
+                               (name, f"{unique}@example.org")).fetchone()[0]
+        poll(lambda: replica_rows(stack_env, pair.name).get(cid), lambda r: r is not None, 90,
+             f"customer {cid} in the inventory replica")
+        before = check_pair(pair, stack_env)
+        browser.get(console + "/pairs?refresh=0")
+        rows = {r.get_attribute("data-pair"): r for r in browser.find_elements(By.CSS_SELECTOR, "#pairs tr[data-pair]")}
+        assert {p.name for p in spec_mod.load_enabled().pairs} == set(rows), f"every enabled pair is listed: {sorted(rows)}"
+        after = check_pair(pair, stack_env)
+        shown = rows[pair.name].text
+        assert any(f"{r.source_rows} / {r.replica_rows}" in shown for r in (before, after)), \
+            f"the page shows observe's row counts ({before.source_rows}/{before.replica_rows}): {shown!r}"
+
+        rows[pair.name].find_element(By.LINK_TEXT, pair.name).click()
+        newest = poll(lambda: browser.find_elements(By.CSS_SELECTOR, "#newest tr[data-key]"), lambda found: bool(found),
+                      60, f"the newest applied rows of {pair.name}")
+        assert name in " ".join(r.text for r in newest[:20]), f"the row just applied is among the newest: {newest[0].text}"
+        assert browser.find_element(By.ID, "checksums").text.startswith(("match", "differ"))
+        assert browser.find_element(By.ID, "pair-letters")  # its dead letters (the table, even when empty)
+    finally:
+        worker.stop()
+
+
+def test_sagas_filtered_by_state_and_type_and_a_timeline_drawn_as_lanes(console, browser, stack_env, unique):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    # a compensated saga as the orchestrator records it: command out, reply back, a refund out and back
+    saga_id, key = str(uuid.uuid4()), f"lanes-{unique}"
+    with psycopg.connect(stack_env["ORCHESTRATOR_DATABASE_URL"]) as conn:
+        conn.execute("INSERT INTO saga_instances (id, saga_type, business_key, state, payload, step, phase) "
+                     "VALUES (%s, 'place-order', %s, 'COMPENSATED', %s, 1, 'compensation')",
+                     (saga_id, key, json.dumps({"order_id": 0})))
+        for kind, step, action, detail in (("started", None, None, "order"),
+                                           ("sent", "charge_payment", "action", "ChargePayment attempt 1"),
+                                           ("replied", "charge_payment", "action", "ok"),
+                                           ("sent", "reserve_stock", "action", "ReserveStock attempt 1"),
+                                           ("replied", "reserve_stock", "action", "failed: out of stock"),
+                                           ("sent", "charge_payment", "compensation", "RefundPayment attempt 1"),
+                                           ("replied", "charge_payment", "compensation", "ok"),
+                                           ("ended", None, None, "COMPENSATED: out of stock")):
+            conn.execute("INSERT INTO saga_events (saga_id, at, kind, step_name, action, detail) "
+                         "VALUES (%s, clock_timestamp(), %s, %s, %s, %s)", (saga_id, kind, step, action, detail))
+
+    browser.get(console + "/sagas?refresh=0")
+    Select(browser.find_element(By.NAME, "state")).select_by_value("COMPENSATED")
+    Select(browser.find_element(By.NAME, "type")).select_by_value("place-order")
+    browser.find_element(By.CSS_SELECTOR, "#filter button").click()
+    listed = poll(lambda: browser.find_elements(By.CSS_SELECTOR, "#instances tr[data-instance]"),
+                  lambda rows: any(r.get_attribute("data-instance") == saga_id for r in rows), 60,
+                  f"saga {saga_id} among the COMPENSATED place-order sagas")
+    assert {(r.get_attribute("data-state"), r.get_attribute("data-type")) for r in listed} == {("COMPENSATED", "place-order")}
+    browser.get(console + "/sagas?refresh=0&state=RUNNING")
+    assert saga_id not in [r.get_attribute("data-instance") for r in browser.find_elements(
+        By.CSS_SELECTOR, "#instances tr[data-instance]")], "a COMPENSATED saga is not listed under RUNNING"
+
+    browser.get(f"{console}/sagas/{saga_id}?refresh=0")
+    lanes = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#lanes > text[font-weight=bold]")]
+    assert lanes[0] == "coordinator" and {"payments", "inventory"} <= set(lanes), f"a lane per participant: {lanes}"
+    arrows = browser.find_elements(By.CSS_SELECTOR, "#lanes g.arrow")
+    classes = [a.get_attribute("class") for a in arrows]
+    assert len(arrows) == 6 and sum("compensation" in c for c in classes) == 2, classes
+    assert sum("failed" in c for c in classes) == 1, f"the refused reply is marked: {classes}"
+
+
+def test_ticked_dead_letters_are_discarded_together_from_the_page(console, browser, stack_env, unique, tmp_path):
+    from confluent_kafka import Producer
+    from selenium.webdriver.common.by import By
+
+    from cdc_testing.workers import WorkerProcess
+    from stack.kafka_client import ADMIN, access
+    from tests.integration.replication_helpers import SPEC
+
+    pair = SPEC.pair("customers-to-inventory")
+    worker = WorkerProcess(pair.name, stack_env, tmp_path)
+    try:
+        worker.wait_healthy()
+        producer = Producer(access(stack_env, ADMIN).config(**{"partitioner": "murmur2_random"}))
+        bodies = [f"not json {unique} {i}" for i in range(3)]
+        for body in bodies:
+            producer.produce(pair.source_topic, key=f'{{"id": "{body}"}}'.encode(), value=body.encode())
+        assert producer.flush(10) == 0
+
+        def mine():
+            browser.get(console + "/letters?refresh=0")
+            return [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-letter]") if unique in r.text]
+        rows = poll(mine, lambda found: len(found) == 3, 180, f"the three malformed messages of {unique} listed")
+        ids = [r.get_attribute("data-letter") for r in rows]
+        for r in rows[:2]:  # tick two of the three
+            r.find_element(By.CSS_SELECTOR, "input.pick").click()
+        form = browser.find_element(By.ID, rows[0].find_element(By.CSS_SELECTOR, "input.pick").get_attribute("form"))
+        form.find_element(By.NAME, "why").send_keys("poison from a test")
+        form.find_element(By.NAME, "token").send_keys(stack_env["CONSOLE_TOKEN"])
+        form.find_element(By.NAME, "confirm").click()
+        form.find_element(By.CSS_SELECTOR, "button.discard-selected").click()
+        assert "discarded: 2 of 2" in _result(browser).text
+        planned = {r.get_attribute("data-letter") for r in browser.find_elements(By.CSS_SELECTOR, "#plan tr[data-letter]")}
+        assert planned == set(ids[:2]), f"exactly the ticked letters: {planned} vs {ids[:2]}"
+        listed = subprocess.run([sys.executable, "-m", "cli", "dlq", "list", "--json", pair.dead_letter_topic],
+                                cwd=REPO, check=True, capture_output=True, text=True).stdout
+        still = {json.loads(line)["id"] for line in listed.splitlines() if line.strip()}
+        assert ids[2] in still and not set(ids[:2]) & still, "the unticked letter is still pending, the ticked ones not"
+    finally:
+        worker.stop()

@@ -53,6 +53,8 @@ def test_the_readme_walkthrough_runs_as_written() -> None:
     try:
         demo = _run(["make", "-s", "--no-print-directory", "demo"], env, 1200)
         assert demo.returncode == 0, f"`make demo` (the walk's start) failed:\n{(demo.stdout + demo.stderr)[-4000:]}"
+        assert f"console on {env['CONSOLE_URL']}" in demo.stdout, f"`make demo` starts the console:\n{demo.stdout[-2000:]}"
+        assert _console_answers(env["CONSOLE_URL"]) == 200, "the console `make demo` started answers"
         for block in blocks:
             _run_block(block, env)
     finally:
@@ -61,3 +63,13 @@ def test_the_readme_walkthrough_runs_as_written() -> None:
             _run([sys.executable, "-m", "cli", "db", "start", service], env, 120)
         stop = _run(["make", "-s", "--no-print-directory", "workers-stop"], env, 600)
         assert stop.returncode == 0, f"`make workers-stop` failed:\n{(stop.stdout + stop.stderr)[-3000:]}"
+        assert isinstance(_console_answers(env["CONSOLE_URL"]), str), "`make workers-stop` stops the console too"
+
+
+def _console_answers(url: str) -> int | str:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/sagas?refresh=0", timeout=30).status_code
+    except httpx.HTTPError as exc:
+        return f"no answer: {exc!r}"
