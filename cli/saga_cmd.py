@@ -1,4 +1,5 @@
-"""`cdc saga retry|resolve`: a person takes over a FAILED (quarantined) orchestrated saga.
+"""`cdc saga retry|resolve`: a person takes over a FAILED (quarantined) saga, orchestrated or
+choreographed.
 
 retry: once the cause is fixed (a limit raised, a participant repaired), send its failed
 compensation again from attempt 1; the orchestrator carries on from there. resolve: it was
@@ -28,13 +29,12 @@ SCALE = typer.Option(1.0, "--timeout-scale", envvar="CDC_SAGA_TIMEOUT_SCALE",
 def _act(saga: str, action: str, why: str, by: str | None, scale: float) -> None:
     who = by or getpass.getuser()
     try:
-        before, after = take_over(stack_env.load(), saga, action, who, why, scale)
+        d = take_over(stack_env.load(), saga, action, who, why, scale)
     except NotRetryable as exc:
         out.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(1) from None
-    out.print(f"saga {after.saga_id}: {before.status.value} -> {after.status.value}"
-              + (f", compensating step {after.step} again" if action == "retry" else "")
-              + f" (by {who}: {why}); follow it with `cdc observe saga {after.saga_id}`")
+    out.print(f"saga {d.saga_id}: {d.before} -> {d.after}, {d.detail} (by {who}: {why}); "
+              f"follow it with `cdc observe saga {d.saga_id}`")
 
 
 @app.command("retry")

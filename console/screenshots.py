@@ -59,9 +59,13 @@ def main() -> None:
         try:
             from selenium.webdriver.common.by import By
 
-            pages = {"path": "/", "sagas": "/sagas", "dead-letters": "/letters"}
-            browser.get(base + "/sagas")
-            links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href^='/sagas/'], "
+            from streams import spec as spec_mod
+
+            pairs = spec_mod.load_enabled().pairs
+            pages = {"path": "/", "pairs": "/pairs", "sagas": "/sagas", "dead-letters": "/letters",
+                     **({"pair": f"/pairs/{pairs[0].name}"} if pairs else {})}
+            browser.get(base + "/sagas?state=COMPENSATED")  # a timeline with compensations, if there is one
+            links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#instances a, "
                                                                               "#failed a, #stuck a")]
             for name, path in pages.items():
                 browser.get(base + path)

@@ -105,11 +105,11 @@ async def saga_action(request: web.Request) -> web.Response:
                      message="refused: the operator token is missing or wrong (CONSOLE_TOKEN in `make env`)")
     who, why = str(form.get("who") or getpass.getuser()), str(form.get("why", ""))
     try:
-        before, after = await asyncio.to_thread(take_over, request.app[ENV], saga, action, who, why)
+        d = await asyncio.to_thread(take_over, request.app[ENV], saga, action, who, why)
     except (NotRetryable, ValueError) as exc:
         return _page("result.html", status=409, refresh=False, ok=False, message=f"refused: {exc}")
-    return _page("result.html", refresh=False, ok=True, saga=after.saga_id,
-                 message=f"saga {after.saga_id}: {before.status.value} -> {after.status.value} (by {who}: {why})")
+    return _page("result.html", refresh=False, ok=True, saga=d.saga_id,
+                 message=f"saga {d.saga_id}: {d.before} -> {d.after}, {d.detail} (by {who}: {why})")
 
 
 async def letters_page(request: web.Request) -> web.Response:

@@ -41,7 +41,7 @@ class SagaReply(BaseModel):
     reason: str | None = None
 
 
-EventKind = Literal["outcome", "resend", "abandon", "quarantine", "delay"]
+EventKind = Literal["outcome", "resend", "abandon", "quarantine", "delay", "resolve"]
 
 
 class SagaEvent(BaseModel):
@@ -49,7 +49,8 @@ class SagaEvent(BaseModel):
     (`outcome`), or a watcher's reminder to a neighbour that has not answered (`resend`),
     its giving up on it (`abandon`: undo it if you never acted) or on a compensation that
     keeps failing (`quarantine`), or a note that its deadline moved because the pipeline, not the
-    neighbour, held the answer (`delay`, for the saga's timeline; it asks nothing). Published
+    neighbour, held the answer (`delay`, for the saga's timeline; it asks nothing). A person taking
+    over a FAILED saga sends a `resend` (retry) or a `resolve` (closed by hand). Published
     through the emitter's outbox, keyed by saga id."""
     model_config = ConfigDict(frozen=True)
 

@@ -14,7 +14,9 @@ How it flows
   saga goes on. A repeated ask publishes nothing: the first answer is durable in the outbox,
   and answering repeats would ripple down the rest of the saga. A compensation that fails is
   resent after a growing back-off; one that keeps failing or timing out ends the saga with
-  `quarantine` (FAILED, needs a person).
+  `quarantine` (FAILED, needs a person). The person, once the cause is fixed, has the watching
+  participant ask that compensation again from attempt 1 (`take_over`, retry), or closes the
+  saga by hand (resolve): both said in an event of the watcher's, with who and why.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from streams.sagas.machine import step_timeout
 
 WAITING, ANSWERED, ABANDONED, FAILED = "waiting", "answered", "abandoned", "failed"
 RETRY_AFTER_FAILURE = "tried again after its back-off"
+TAKEN_OVER = "taken over by a person"   # how a person's retry or resolve starts its reason
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,30 @@ def on_answer(defn: SagaDefinition, w: Watch, e: SagaEvent, now: float) -> tuple
     return [replace(w, state=ANSWERED)], []
 
 
+def take_over(defn: SagaDefinition, w: Watch, action: str, by: str, why: str,
+              now: float) -> tuple[list[Watch], list[SagaEvent]]:
+    """A person's decision on a FAILED saga, at the participant whose watch quarantined it:
+    `retry` asks the failed compensation again from attempt 1 (the watch waits again, with its
+    usual resends and back-off); `resolve` closes the watch, and the saga is RESOLVED."""
+    from streams.sagas.machine import NotRetryable
+
+    if w.state != FAILED:
+        raise NotRetryable(f"saga {w.saga_id} is not FAILED at {defn.steps[w.step].name} (its watch is {w.state})")
+    note = f"{TAKEN_OVER}: {action} by {by}: {why}"
+    if action == "retry":
+        w = replace(w, state=WAITING, attempt=1, deadline=now + step_timeout(defn, w.step, 1), retry_pending=False,
+                    reason=None)
+        return [w], [_event(defn, w, "resend", now, note)]
+    if action == "resolve":
+        w = replace(w, state=ANSWERED, reason=note)
+        return [w], [_event(defn, w, "resolve", now, note)]
+    raise ValueError(f"unknown action {action!r}: retry or resolve")
+
+
+def taken_over(e: SagaEvent) -> bool:
+    return e.kind in ("resend", "resolve") and (e.reason or "").startswith(TAKEN_OVER)
+
+
 def on_delay(defn: SagaDefinition, w: Watch, now: float, why: str) -> tuple[list[Watch], list[SagaEvent]] | None:
     """The watch is due but the pipeline, not the neighbour, may hold the answer: move its deadline
     (a whole step timeout from now) and say so. None: it cannot move (a failed compensation's
@@ -184,7 +211,10 @@ TERMINAL = ("COMPLETED", "COMPENSATED", "FAILED", "RESOLVED")
 
 
 def status_after(defn: SagaDefinition, status: str | None, e: SagaEvent) -> tuple[str, str | None]:
-    """(status, reason) of a choreographed saga after event `e`; terminal states stick."""
+    """(status, reason) of a choreographed saga after event `e`; terminal states stick, but for a
+    person's decision on a FAILED one."""
+    if status == "FAILED" and taken_over(e):
+        return ("COMPENSATING", None) if e.kind == "resend" else ("RESOLVED", e.reason)
     if status in TERMINAL:
         return status, None
     name = defn.steps[e.step].name
@@ -218,6 +248,9 @@ def timeline_entries(defn: SagaDefinition, e: SagaEvent) -> list[tuple[str, int,
     elif e.kind == "abandon":
         rows.append(("timed_out", e.step, step.name, "action",
                      timeout_detail("no answer: compensate it if it never acted")))
+    elif taken_over(e):
+        rows.append(("retried" if e.kind == "resend" else "resolved", e.step, step.name, e.action,
+                     (e.reason or "").removeprefix(f"{TAKEN_OVER}: ")))
     elif e.kind == "resend" and e.reason != RETRY_AFTER_FAILURE:
         rows.append(("timed_out", e.step, step.name, e.action, timeout_detail(f"no answer to attempt {e.attempt - 1}")))
     elif e.kind == "delay":

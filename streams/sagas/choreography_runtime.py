@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from schemas.outbox import OutboxMessage
 from schemas.saga import SagaCommand, SagaEvent, SagaReply
 from services import outbox
+from services.registry import current
 from streams.sagas import choreography, participant
 from streams.sagas.choreography import Watch, participant_of
 from streams.sagas.definition import SagaDefinition
@@ -241,3 +242,24 @@ class Participant:
                     await _save_watch(conn, defn, nw, sent_lsn=sent_lsn if nw.state == choreography.WAITING else None)
                 handled += 1
         return handled
+
+
+async def take_over(conn: psycopg.AsyncConnection, sagas: Sagas, me: str, saga_id: str, action: str, by: str,
+                    why: str, now: float) -> str | None:
+    """A person's decision on a FAILED choreographed saga, run at participant `me` (in its own
+    database, under the watch's row lock, its event in its outbox in the same transaction).
+    Returns the step name whose watch it took over, or None when `me` holds no FAILED watch of it."""
+    async with conn.transaction():
+        cur = await conn.execute(f"SELECT saga_type, {WATCH_COLUMNS} FROM saga_watches WHERE saga_id = %s "
+                                 "AND state = %s FOR UPDATE", (saga_id, choreography.FAILED))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        defn, w = sagas.definition(row[0]), _watch(row[1:])
+        watches, events = choreography.take_over(defn, w, action, by, why, now)
+        for ev in events:  # first: the watch's ask must be past it in the WAL
+            await _emit(conn, me, ev)
+        sent_lsn = await _wal_position(conn, current().service(me).slot)
+        for nw in watches:
+            await _save_watch(conn, defn, nw, sent_lsn=sent_lsn if nw.state == choreography.WAITING else None)
+        return defn.steps[w.step].name

@@ -35,7 +35,7 @@ async def record(conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEve
         status, reason = choreography.status_after(defn, before, e)
         ask = choreography.ask_of(defn, e)
         step, phase, attempt = (ask.step, ask.phase, ask.attempt) if ask else (e.step, e.action, e.attempt)
-        if before in choreography.TERMINAL:
+        if before in choreography.TERMINAL and status == before:
             await _late_reason(conn, defn, e, before)
         else:
             # the first reason tells why compensating began; a quarantine says why it stopped

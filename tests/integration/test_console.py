@@ -243,10 +243,11 @@ def test_the_pairs_pages_show_cdc_observes_figures_and_a_pairs_newest_rows(conso
         assert any(f"{r.source_rows} / {r.replica_rows}" in shown for r in (before, after)), \
             f"the page shows observe's row counts ({before.source_rows}/{before.replica_rows}): {shown!r}"
 
-        rows[pair.name].find_element(By.LINK_TEXT, pair.name).click()
-        newest = poll(lambda: browser.find_elements(By.CSS_SELECTOR, "#newest tr[data-key]"), lambda found: bool(found),
-                      60, f"the newest applied rows of {pair.name}")
-        assert name in " ".join(r.text for r in newest[:20]), f"the row just applied is among the newest: {newest[0].text}"
+        link = rows[pair.name].find_element(By.LINK_TEXT, pair.name).get_attribute("href")
+        assert link.endswith(f"/pairs/{pair.name}"), link
+        browser.get(link + "?refresh=0")  # read without a reload under the driver
+        newest = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#newest tr[data-key]")]
+        assert any(name in r for r in newest), f"the row just applied is among the newest: {newest[:3]}"
         assert browser.find_element(By.ID, "checksums").text.startswith(("match", "differ"))
         assert browser.find_element(By.ID, "pair-letters")  # its dead letters (the table, even when empty)
     finally:
@@ -255,7 +256,7 @@ def test_the_pairs_pages_show_cdc_observes_figures_and_a_pairs_newest_rows(conso
 
 def test_sagas_filtered_by_state_and_type_and_a_timeline_drawn_as_lanes(console, browser, stack_env, unique):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     # a compensated saga as the orchestrator records it: command out, reply back, a refund out and back
     saga_id, key = str(uuid.uuid4()), f"lanes-{unique}"
@@ -278,18 +279,22 @@ def test_sagas_filtered_by_state_and_type_and_a_timeline_drawn_as_lanes(console,
     Select(browser.find_element(By.NAME, "state")).select_by_value("COMPENSATED")
     Select(browser.find_element(By.NAME, "type")).select_by_value("place-order")
     browser.find_element(By.CSS_SELECTOR, "#filter button").click()
-    listed = poll(lambda: browser.find_elements(By.CSS_SELECTOR, "#instances tr[data-instance]"),
-                  lambda rows: any(r.get_attribute("data-instance") == saga_id for r in rows), 60,
-                  f"saga {saga_id} among the COMPENSATED place-order sagas")
-    assert {(r.get_attribute("data-state"), r.get_attribute("data-type")) for r in listed} == {("COMPENSATED", "place-order")}
+    # the click returns before the browser navigates: wait for the filtered page itself
+    WebDriverWait(browser, 60).until(lambda b: "state=COMPENSATED" in b.current_url and "type=place-order" in b.current_url)
+
+    def listed() -> list[tuple[str, str, str]]:
+        return [(r.get_attribute("data-instance"), r.get_attribute("data-state"), r.get_attribute("data-type"))
+                for r in browser.find_elements(By.CSS_SELECTOR, "#instances tr[data-instance]")]
+    rows = listed()
+    assert saga_id in [i for i, _, _ in rows], f"saga {saga_id} among the COMPENSATED place-order sagas: {rows[:5]}"
+    assert {(st, t) for _, st, t in rows} == {("COMPENSATED", "place-order")}, rows[:5]
     browser.get(console + "/sagas?refresh=0&state=RUNNING")
-    assert saga_id not in [r.get_attribute("data-instance") for r in browser.find_elements(
-        By.CSS_SELECTOR, "#instances tr[data-instance]")], "a COMPENSATED saga is not listed under RUNNING"
+    assert saga_id not in [i for i, _, _ in listed()], "a COMPENSATED saga is not listed under RUNNING"
 
     browser.get(f"{console}/sagas/{saga_id}?refresh=0")
     lanes = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#lanes > text[font-weight=bold]")]
     assert lanes[0] == "coordinator" and {"payments", "inventory"} <= set(lanes), f"a lane per participant: {lanes}"
-    arrows = browser.find_elements(By.CSS_SELECTOR, "#lanes g.arrow")
+    arrows = browser.find_elements(By.CSS_SELECTOR, "#lanes g.msg")
     classes = [a.get_attribute("class") for a in arrows]
     assert len(arrows) == 6 and sum("compensation" in c for c in classes) == 2, classes
     assert sum("failed" in c for c in classes) == 1, f"the refused reply is marked: {classes}"

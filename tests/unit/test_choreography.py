@@ -248,3 +248,35 @@ def test_a_watch_ignores_answers_to_other_steps_and_repeats():
     assert answered.state == ANSWERED and watch.state == WAITING
     assert choreography.on_answer(PLACE_ORDER, answered, mine, 2.0) == ([answered], [])
     assert choreography.on_due(PLACE_ORDER, answered, 99.0) == ([answered], [])
+
+
+def test_a_person_retries_a_quarantined_compensation_from_attempt_1_and_the_monitor_follows():
+    from streams.sagas.machine import NotRetryable
+
+    failed = Watch(SAGA, 1, "compensation", PLACE_ORDER.compensation_retries + 1, 10.0, {}, state=FAILED,
+                   reason="compensation of charge_payment failed: needs a person")
+    (again,), (resend,) = choreography.take_over(PLACE_ORDER, failed, "retry", "ops", "limit raised", 100.0)
+    assert (again.state, again.attempt, again.retry_pending, again.reason) == (WAITING, 1, False, None)
+    assert again.deadline == 100.0 + PLACE_ORDER.steps[1].timeout_s
+    ask = choreography.ask_of(PLACE_ORDER, resend)
+    assert (resend.kind, ask.step, ask.phase, ask.attempt) == ("resend", 1, "compensation", 1)
+    assert choreography.status_after(PLACE_ORDER, "FAILED", resend) == ("COMPENSATING", None)
+    assert choreography.timeline_entries(PLACE_ORDER, resend) == [
+        ("retried", 1, "charge_payment", "compensation", "retry by ops: limit raised"),
+        ("sent", 1, "charge_payment", "compensation", "RefundPayment attempt 1")]
+    with pytest.raises(NotRetryable, match="not FAILED"):
+        choreography.take_over(PLACE_ORDER, again, "retry", "ops", "twice", 101.0)
+
+
+def test_a_person_resolves_a_quarantined_saga_and_nobody_is_asked_anything():
+    failed = Watch(SAGA, 1, "compensation", 4, 10.0, {}, state=FAILED, reason="needs a person")
+    (closed,), (resolve,) = choreography.take_over(PLACE_ORDER, failed, "resolve", "ops", "refunded by hand", 100.0)
+    assert closed.state == ANSWERED and choreography.on_due(PLACE_ORDER, closed, 1e9) == ([closed], [])
+    assert choreography.ask_of(PLACE_ORDER, resolve) is None
+    status, reason = choreography.status_after(PLACE_ORDER, "FAILED", resolve)
+    assert status == "RESOLVED" and "refunded by hand" in (reason or "")
+    assert choreography.timeline_entries(PLACE_ORDER, resolve) == [
+        ("resolved", 1, "charge_payment", "compensation", "resolve by ops: refunded by hand")]
+    # an ordinary resend or a late outcome does not reopen a FAILED saga; only a person's decision does
+    plain = choreography._event(PLACE_ORDER, failed, "resend", 5.0)
+    assert choreography.status_after(PLACE_ORDER, "FAILED", plain) == ("FAILED", None)
