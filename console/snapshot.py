@@ -89,11 +89,41 @@ def _worker(name: str, port: int) -> Hop:
         body = resp.json()
     except (httpx.HTTPError, ValueError):
         return Hop("worker", name, DOWN, f"no answer on :{port} (not started with `make workers`?)")
-    return Hop("worker", name, OK if resp.status_code == 200 else WARN, str(body.get("reason") or "healthy")[:160])
+    progress = f"lag {body.get('lag', '?')}, last progress {body.get('seconds_since_progress', '?')} s ago"
+    reason = str(body.get("reason") or "healthy")
+    return Hop("worker", name, OK if resp.status_code == 200 else WARN, f"{reason}; {progress}"[:200])
+
+
+def _topics(env: Mapping[str, str], topics: list[str]) -> list[Hop]:
+    """Each source topic with its end offsets (messages ever written, per partition)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from connectors.acls import OBSERVER_GROUP_PREFIX
+    from stack.kafka_client import OBSERVER, access
+
+    try:
+        consumer = Consumer(access(env, OBSERVER).config(**{"group.id": f"{OBSERVER_GROUP_PREFIX}console",
+                                                            "enable.auto.commit": False}))
+    except Exception as exc:  # noqa: BLE001 - shown: the page renders when the broker is away
+        return [Hop("topic", "Kafka", DOWN, str(exc)[:160])]
+    try:
+        meta = consumer.list_topics(timeout=5)
+        hops = []
+        for t in topics:
+            if t not in meta.topics:
+                hops.append(Hop("topic", t, DOWN, "missing (make deploy creates it)"))
+                continue
+            ends = [consumer.get_watermark_offsets(TopicPartition(t, p), timeout=5)[1] for p in sorted(meta.topics[t].partitions)]
+            hops.append(Hop("topic", t, OK, f"end offsets {ends} ({sum(ends):,} messages)"))
+        return hops
+    except Exception as exc:  # noqa: BLE001
+        return [Hop("topic", "Kafka", DOWN, str(exc)[:160])]
+    finally:
+        consumer.close()
 
 
 def path(env: Mapping[str, str]) -> dict[str, list[Hop]]:
-    """Every hop, in the data's order: service databases -> connectors -> workers -> target databases."""
+    """Every hop, in the data's order: service databases -> connectors -> topics -> workers -> target databases."""
     from cli.workers_cmd import background_workers
     from streams import spec as spec_mod
 
@@ -108,6 +138,7 @@ def path(env: Mapping[str, str]) -> dict[str, list[Hop]]:
     return {
         "sources": [databases[n] for n in sources if n in databases],
         "connectors": _connectors(env),
+        "topics": _topics(env, sorted({p.source_topic for p in pairs})),
         "workers": workers,
         "targets": [databases[n] for n in targets if n in databases],
         "other databases": [h for n, h in databases.items() if n not in sources and n not in targets],

@@ -4,74 +4,21 @@ the sagas page only with the operator token, and the decision is on its timeline
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import uuid
 
-import httpx
 import psycopg
 import pytest
 
 from cdc_testing.polling import poll
-from cdc_testing.ports import free_port
 from cdc_testing.workers import REPO
 from connectors.connect_api import ConnectClient
 from services.registry import current
 from streams import spec as spec_mod
+from tests.integration.browser import result as _result
 
 pytestmark = pytest.mark.integration
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def console(stack_env, tmp_path_factory):
-    assert "CONSOLE_TOKEN" in stack_env, f"`make env` prints no CONSOLE_TOKEN (run `make up`): {sorted(stack_env)}"
-    port = free_port()
-    log = tmp_path_factory.mktemp("console") / "console.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "console", "--port", str(port)], cwd=REPO,
-                                env={**os.environ, **stack_env}, stdout=fh, stderr=subprocess.STDOUT)
-
-    def answers() -> int | str:
-        if proc.poll() is not None:
-            raise AssertionError(f"the console exited {proc.returncode}:\n{log.read_text()}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/sagas", timeout=10).status_code
-        except httpx.HTTPError as exc:
-            return str(exc)
-    poll(answers, lambda s: s == 200, 90, "the console answering on /sagas")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM and DRIVER, "headless Chromium and its driver are needed: apt-get install chromium chromium-driver"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(120)
-    yield driver
-    driver.quit()
-
-
-def _result(browser):
-    """The answer page of a form just submitted (the click returns before the browser navigates)."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located((By.ID, "result")))
-
-
 def _hops(browser) -> dict[tuple[str, str], str]:
     from selenium.webdriver.common.by import By
 
@@ -89,6 +36,7 @@ def test_the_path_page_shows_every_hop_and_marks_a_stopped_database(console, bro
         connect.close()
     expected = {("connector", n) for n in connectors} | {("worker", p.name) for p in spec_mod.load_enabled().pairs}
     expected |= {("database", s.name) for s in current().services}
+    expected |= {("topic", p.source_topic) for p in spec_mod.load_enabled().pairs}
     assert expected <= set(hops), f"hops missing from the page: {sorted(expected - set(hops))}"
     target = spec_mod.load_enabled().pairs[0].target.service
     assert hops[("database", target)] == "ok", hops
@@ -315,13 +263,15 @@ def test_ticked_dead_letters_are_discarded_together_from_the_page(console, brows
         producer = Producer(access(stack_env, ADMIN).config(**{"partitioner": "murmur2_random"}))
         bodies = [f"not json {unique} {i}" for i in range(3)]
         for body in bodies:
-            producer.produce(pair.source_topic, key=f'{{"id": "{body}"}}'.encode(), value=body.encode())
+            producer.produce(pair.source_topic, key=f'{{"id": "{body}"}}'.encode(), value=body.encode(),
+                             headers=[("sent-by", f"test-{unique}".encode())])
         assert producer.flush(10) == 0
 
         def mine():
             browser.get(console + "/letters?refresh=0")
             return [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-letter]") if unique in r.text]
         rows = poll(mine, lambda found: len(found) == 3, 180, f"the three malformed messages of {unique} listed")
+        assert all(f"sent-by=test-{unique}" in r.text for r in rows), f"each with its original headers: {rows[0].text}"
         ids = [r.get_attribute("data-letter") for r in rows]
         for r in rows[:2]:  # tick two of the three
             r.find_element(By.CSS_SELECTOR, "input.pick").click()

@@ -1,7 +1,8 @@
-"""A person takes over a FAILED saga on the real stack (`cdc saga retry|resolve`), orchestrated or
-choreographed: a refund over the limit quarantines its saga; once the limit is raised, a retry
-refunds the charge and the saga ends COMPENSATED, the order REJECTED; another is resolved by
-hand. Both are on the saga's timeline and in the operator's audit topic, with who and why."""
+"""A person takes over a FAILED saga on the real stack (`cdc saga retry|resolve`, or the console),
+orchestrated or choreographed: a refund over the limit quarantines its saga; once the limit is
+raised, a retry refunds the charge and the saga ends COMPENSATED, the order REJECTED (the
+choreographed one is retried from the console's sagas page, in headless Chromium); another is
+resolved by hand. Both are on the saga's timeline and in the operator's audit topic, with who and why."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ from cdc_testing.workers import REPO
 from connectors.topics import ensure_topics
 from operate.audit import AUDIT_TOPIC
 from stack.kafka_client import ADMIN, access
+from tests.integration.browser import result
 from tests.integration.saga_helpers import finish, one, order, rows, saga_workers_of, timeout_scale
 
 pytestmark = pytest.mark.integration
@@ -49,9 +51,20 @@ def _set_refund_limit(env, amount: str) -> None:
         conn.execute("UPDATE payment_limits SET amount = %s WHERE name = 'refund'", (amount,))
 
 
+def _retry_from_the_console(console: str, browser, env: dict[str, str], saga_id: str, who: str, why: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    browser.get(console + "/sagas?refresh=0")
+    form = browser.find_element(By.CSS_SELECTOR, f'#failed tr[data-saga="{saga_id}"] form.retry')
+    for name, value in (("why", why), ("who", who), ("token", env["CONSOLE_TOKEN"])):
+        form.find_element(By.NAME, name).send_keys(value)
+    form.find_element(By.TAG_NAME, "button").click()
+    return result(browser).text
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_failed_saga_is_retried_after_its_cause_is_fixed_and_another_resolved_by_hand(
-        stack_env, tmp_path, unique, reader, mode):
+        stack_env, tmp_path, unique, reader, mode, request):
     scale = timeout_scale(stack_env, tmp_path)
     workers = saga_workers_of(mode, stack_env, tmp_path, extra_env={"CDC_SAGA_TIMEOUT_SCALE": str(scale)})
     ensure_topics(access(stack_env, ADMIN), [AUDIT_TOPIC], partitions=1)  # made by the first record otherwise
@@ -73,9 +86,14 @@ def test_a_failed_saga_is_retried_after_its_cause_is_fixed_and_another_resolved_
         assert finish(stack_env, retried, ends_within) == ("FAILED", "PENDING"), "the same cause fails it again"
 
         _set_refund_limit(stack_env, "50000.00")
-        res = _cdc(stack_env, "saga", "retry", str(retried), "--why", "refund limit raised to 50,000",
-                   "--by", f"ops-{unique}", "--timeout-scale", str(scale))
-        assert res.returncode == 0 and "FAILED -> COMPENSATING" in res.stdout, res.stdout + res.stderr
+        if mode == "orchestration":
+            res = _cdc(stack_env, "saga", "retry", str(retried), "--why", "refund limit raised to 50,000",
+                       "--by", f"ops-{unique}", "--timeout-scale", str(scale))
+            assert res.returncode == 0 and "FAILED -> COMPENSATING" in res.stdout, res.stdout + res.stderr
+        else:  # the same decision from the console's sagas page, in a real browser
+            said = _retry_from_the_console(request.getfixturevalue("console"), request.getfixturevalue("browser"),
+                                           stack_env, retried_id, f"ops-{unique}", "refund limit raised to 50,000")
+            assert "FAILED -> COMPENSATING" in said, said
         _taken_over(stack_env, retried_id, 2, 60)
         assert finish(stack_env, retried, ends_within) == ("COMPENSATED", "REJECTED")
         refunded = one(stack_env["PAYMENTS_OBSERVER_URL"], "SELECT status FROM payments WHERE orders_order_id = %s",
