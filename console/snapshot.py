@@ -154,16 +154,18 @@ class PairView:
 
 def pairs(env: Mapping[str, str]) -> list[PairView]:
     """Every enabled pair as `cdc observe` reports it (rows, checksums, positions, lag)."""
-    from observe.replication import check_pair
     from streams import spec as spec_mod
 
-    views = []
-    for p in spec_mod.load_enabled().pairs:
-        try:
-            views.append(PairView(p.name, check_pair(p, dict(env)), None))
-        except Exception as exc:  # noqa: BLE001 - a database down: shown on the page, the rest still render
-            views.append(PairView(p.name, None, str(exc).splitlines()[0][:200]))
-    return views
+    return [_view(p, env) for p in spec_mod.load_enabled().pairs]
+
+
+def _view(pair, env: Mapping[str, str]) -> PairView:
+    from observe.replication import check_pair
+
+    try:
+        return PairView(pair.name, check_pair(pair, dict(env)), None)
+    except Exception as exc:  # noqa: BLE001 - a database down: shown on the page, the rest still render
+        return PairView(pair.name, None, str(exc).splitlines()[0][:200])
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def pair_detail(env: Mapping[str, str], name: str, rows: int = 20) -> PairDetail
         p = spec_mod.load_enabled().pair(name)
     except KeyError:
         return None
-    view = next(v for v in pairs(env) if v.name == name)
+    view = _view(p, env)
     target = current().service(p.target.service)
     columns: list[str] = []
     newest: list[tuple] = []
