@@ -61,7 +61,7 @@ workers-status: install ## health of every worker
 observe: install ## replication pairs (rows, checksums, lag) and slots (WAL retained); exit 1 unless converged and within limits
 	$(CDC) observe
 
-readmodel-rebuild: install ## wipe a read model and rebuild it from offset 0 of its topics: make readmodel-rebuild MODEL=link-clicks
+readmodel-rebuild: install ## wipe a read model and rebuild it from offset 0 of its topics (what retention deleted: from its tables): make readmodel-rebuild MODEL=link-clicks
 	$(CDC) readmodel rebuild $(MODEL)
 
 backfill: install ## refill a replica through an incremental snapshot: make backfill PAIR=customers-to-inventory

@@ -71,10 +71,13 @@ def show(name: str = typer.Argument(...), limit: int = typer.Option(20, "--limit
 
 @app.command()
 def rebuild(name: str = typer.Argument(...),
-            timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for the replay to catch up.")) -> None:
-    """Wipe the read model and rebuild it from offset 0 of its sources: stops its background worker,
-    resets its group, empties its changelogs and tables, starts the worker, waits until it has
-    caught up, and compares the tables' digests before and after."""
+            timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for the replay to catch up."),
+            backfill: bool = typer.Option(False, "--backfill", help="Refill every source the model names a table "
+                                          "for from that table, even if its topic still starts at offset 0.")) -> None:
+    """Wipe the read model and rebuild it from its sources: stops its background worker, resets its
+    group to offset 0 (a source whose start retention deleted is refilled from its table by an
+    incremental snapshot instead), empties its changelogs and tables, starts the worker, waits until
+    it has caught up, and compares the figures before and after."""
     from cli.workers_cmd import background_worker, launch, stop_one
     from streams.read_models import rebuild as rb
 
@@ -83,21 +86,36 @@ def rebuild(name: str = typer.Argument(...),
     kafka = access(env, ADMIN)
     observer, owner = _url(env, model.service, "OBSERVER"), _url(env, model.service, "DATABASE")
     try:
-        rb.check_history(kafka, model)
+        refill = rb.plan(kafka, model, backfill_all=backfill)
         before = rb.digest(observer, model)
         if stop_one(settings, model.worker_name):
             out.print(f"worker {model.worker_name} stopped")
-        with out.status(f"moving {model.group_id} to offset 0"):
-            rb.reset_offsets(kafka, model)
+        starts = rb.end_offsets(kafka, model, refill) if refill else {}   # before the cut: see rebuild.py
+        with out.status("cutting the refilled tables (waiting for the transactions in flight)"):
+            cuts = [rb.cut_source(env, model, topic) for topic in refill]
+        with out.status(f"moving {model.group_id} to where the replay starts"):
+            rb.reset_offsets(kafka, model, starts=starts)
         rb.empty_changelogs(kafka, model)
-        rb.wipe(owner, model)
-        out.print(f"wiped {', '.join(model.store.tables)} and the changelogs; replaying from offset 0")
+        rb.wipe(owner, model, cuts)
+        for cut in cuts:
+            table = model.backfills[cut.topic]
+            signal = rb.request_backfill(env, model, cut)
+            out.print(f"{cut.topic}: refilled from {table.service}.{table.table} ({cut.rows:,} rows with "
+                      f"{cut.key_column} <= {cut.cut}, snapshot {signal}); the stream from its end on")
+        replayed = [t for t in model.sources if t not in refill]
+        out.print(f"wiped {', '.join(model.store.tables)} and the changelogs; replaying "
+                  f"{', '.join(replayed) or 'nothing'} from offset 0")
+        started = time.monotonic()
+        launch(settings, background_worker(settings, model.worker_name))
+        for cut in cuts:
+            with out.status(f"snapshot of {cut.topic}") as status:
+                def progress(n: int, c: rb.Cut = cut, s=status) -> None:
+                    s.update(f"snapshot of {c.topic}: {n:,} of {c.rows:,} rows")
+                rb.snapshot_arrived(kafka, cut, starts, timeout, progress)
     except rb.RebuildRefused as exc:
         err.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from None
     ends = rb.end_offsets(kafka, model)
-    started = time.monotonic()
-    launch(settings, background_worker(settings, model.worker_name))
     with out.status("replaying") as status:
         while (left := rb.behind(kafka, model, ends)) > 0:
             if time.monotonic() - started > timeout:
@@ -106,7 +124,7 @@ def rebuild(name: str = typer.Argument(...),
             status.update(f"replaying: {left:,} messages left")
             time.sleep(0.5)
     after = rb.digest(observer, model)
-    table = Table("table", "rows before", "rows after", "digest", title=f"rebuild of {model.name} "
+    table = Table("table", "rows before", "rows after", "figures", title=f"rebuild of {model.name} "
                   f"({time.monotonic() - started:.1f} s)")
     for t in model.store.tables:
         table.add_row(t, str(before[t][0]), str(after[t][0]),

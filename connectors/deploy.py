@@ -9,7 +9,7 @@ from connectors import rules, topics
 from connectors.configs import ConnectorFile
 from connectors.connect_api import ConnectClient, ConnectError, ConnectorState
 from stack.kafka_client import KafkaAccess
-from streams.read_models.topics import ensure_changelogs
+from streams.read_models.topics import ensure_changelogs, keep_unrefillable_sources
 
 
 class DeployRefused(RuntimeError):
@@ -44,6 +44,7 @@ def deploy(conns: list[ConnectorFile], connect_url: str, kafka: KafkaAccess, tim
         result = DeployResult()
         result.topics_created = topics.ensure_topics(kafka, [t for c in conns for t in c.all_topics()])
         result.topics_created += ensure_changelogs(kafka)
+        keep_unrefillable_sources(kafka)
         for conn in conns:
             current = client.config(conn.name)
             wanted = {**conn.config, "name": conn.name}

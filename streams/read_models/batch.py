@@ -1,7 +1,8 @@
 """One read model's batch loop body, free of Faust: fold each message (a malformed one is
 dead-lettered with its reason), count into the tables at most once per position, then write the
 touched keys' absolute values (and the records) to the database in one transaction, retried while
-it is down. It returns only when the batch is written and its dead letters delivered, so the
+it is down. A backfilled source's messages pass its cut first (streams/read_models/cuts.py), read
+from the database once, before the first batch. It returns only when the batch is written and its dead letters delivered, so the
 caller may then acknowledge it."""
 from __future__ import annotations
 
@@ -13,21 +14,34 @@ from schemas.envelope import MalformedEvent
 from streams.deadletter import DeadLetter, RawMessage
 from streams.durable import Database, run_durably
 from streams.liveness import Liveness
-from streams.read_models import counters
+from streams.read_models import counters, cuts
 from streams.read_models.plugin import ReadModel
 from streams.replicator import BatchOutcome, DeadLetters
 
 
 class ReadModelBatch:
     def __init__(self, model: ReadModel, tables: Mapping[str, MutableMapping[str, list[int]]], db: Database,
-                 dead_letters: DeadLetters, liveness: Liveness | None = None) -> None:
+                 dead_letters: DeadLetters, liveness: Liveness | None = None,
+                 source_cuts: dict[str, cuts.Cut] | None = None) -> None:
         self.model, self.tables, self.db = model, tables, db
         self.dead_letters, self.liveness = dead_letters, liveness
+        self.cuts = source_cuts   # None: read before the first batch (the database may be down at start)
+
+    async def _load_cuts(self) -> dict[str, cuts.Cut]:
+        found: dict[str, cuts.Cut] = {}
+
+        async def read(conn) -> None:
+            found.update(await cuts.load_async(conn, self.model.name))
+
+        await run_durably(f"read model {self.model.name} (its cuts)", self.db, read, self.liveness)
+        return found
 
     def fold_all(self, messages: list[RawMessage], outcome: BatchOutcome) -> tuple[counters.Touched, list[tuple[Any, int]]]:
         touched: counters.Touched = {}
         records: list[tuple[Any, int]] = []
         for msg in messages:
+            if self.cuts and not cuts.admitted(msg, self.cuts):
+                continue   # the other copy of this row (snapshot read or streamed insert) is the one counted
             try:
                 folded = self.model.fold(msg)
             except MalformedEvent as exc:
@@ -40,6 +54,8 @@ class ReadModelBatch:
     async def process(self, messages: list[RawMessage]) -> BatchOutcome:
         started = time.monotonic()
         outcome = BatchOutcome(received=len(messages))
+        if self.cuts is None:
+            self.cuts = await self._load_cuts()
         touched, records = self.fold_all(messages, outcome)
         values = counters.snapshot(self.tables, touched)
         if values or records:

@@ -2,13 +2,17 @@
 table with its own changelog topic, created at deploy), a pure fold from one message to the
 counters and records it touches, and the store that writes them to the target service's database.
 
+A source topic that captures a table may name a `TableBackfill`: when retention has deleted the
+start of that topic, a rebuild refills it from the table (an incremental snapshot) instead of
+refusing. A source without one must keep its whole history (deploy sets retention.ms=-1 on it).
+
 Names derived here once: the consumer group and broker principal `cdc-readmodel-<name>`, the
 dead-letter topic `dlq.readmodel.<name>`, the changelog topics `<group>-<table>-changelog`."""
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -49,6 +53,20 @@ class Store(Protocol):
 
 
 @dataclass(frozen=True)
+class TableBackfill:
+    """The table a source topic captures, and its key: an integer that only grows (a bigserial),
+    so one value cuts the rows into those the snapshot brings and those the stream brings."""
+    service: str
+    table: str
+    key: str = "id"
+
+    def __post_init__(self) -> None:
+        for part in (self.table, self.key):
+            if not re.match(r"^[a-z_][a-z0-9_]*$", part):
+                raise ValueError(f"backfill {self.service}.{self.table}.{self.key}: {part!r} is not a plain SQL name")
+
+
+@dataclass(frozen=True)
 class ReadModel:
     name: str
     service: str                       # whose database holds it
@@ -57,12 +75,15 @@ class ReadModel:
     fold: Callable[[RawMessage], Folded]   # raises MalformedEvent: the message goes to the dead-letter topic
     store: Store
     partitions: int = 3                # of the sources, and so of every changelog topic
+    backfills: Mapping[str, TableBackfill] = field(default_factory=dict)   # source topic -> its table
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
             raise ValueError(f"read model name {self.name!r}: lower-case letters, digits and '-'")
         if not self.sources:
             raise ValueError(f"read model {self.name}: no source topic")
+        if unknown := set(self.backfills) - set(self.sources):
+            raise ValueError(f"read model {self.name}: backfill of {sorted(unknown)}, which it does not fold")
 
     @property
     def group_id(self) -> str:
@@ -79,6 +100,11 @@ class ReadModel:
     @property
     def changelog_topics(self) -> list[str]:
         return [self.changelog_topic(t) for t in self.counters]
+
+    @property
+    def kept_forever(self) -> list[str]:
+        """Sources a rebuild can only replay: their topics must never lose a message to retention."""
+        return [t for t in self.sources if t not in self.backfills]
 
     @property
     def worker_name(self) -> str:

@@ -2,7 +2,8 @@
 shortener's database, captured by Debezium, folded by the real Faust worker into the analytics
 database. Every figure must equal a GROUP BY over the shortener's own click rows: after a load,
 after kill -9 of the worker mid-load (its Faust tables recovered from their changelogs), after a
-wipe and rebuild, and after a replay from offset 0 without a wipe. A malformed click is dead-lettered."""
+wipe and rebuild, after a replay from offset 0 without a wipe, and after a rebuild that refills
+clicks retention deleted from their table. A malformed click is dead-lettered."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Producer, TopicPartition
 
 from cdc_testing.events import TopicReader
 from cdc_testing.polling import poll
@@ -214,4 +215,47 @@ def test_wipe_and_rebuild_gives_identical_figures_and_a_replay_without_wipe_chan
     finally:
         from cli.workers_cmd import stop_one
 
+        stop_one(settings, MODEL.worker_name)
+
+
+@pytest.mark.timeout(600)
+def test_a_rebuild_after_retention_deleted_the_clicks_refills_them_from_the_table_under_load(stack_env, worker, unique):
+    """Last in this module: it deletes the clicks topic's history (as retention would), so later
+    rebuilds here take this path too. Clicks keep arriving while the rebuild cuts the table and
+    Debezium snapshots it: each must count once, from the snapshot or from the stream, and every
+    click must come back (an incremental snapshot kept one click per link of each chunk)."""
+    from confluent_kafka.admin import AdminClient
+
+    from cli.workers_cmd import stop_one
+
+    w = worker()
+    made = links(stack_env, 3, unique)
+    codes = [m["code"] for m in made]
+    load(stack_env, codes, rate=50, seconds=3)
+    kafka = access(stack_env, ADMIN)
+    poll(lambda: rb.behind(kafka, MODEL, rb.end_offsets(kafka, MODEL)), lambda n: n == 0, 120,
+         "the worker caught up on every source (committed)")
+    w.stop()
+    ends = rb.end_offsets(kafka, MODEL, [CLICKS_TOPIC])
+    admin = AdminClient(kafka.config())
+    for fut in admin.delete_records([TopicPartition(t, p, o) for (t, p), o in ends.items() if o > 0],
+                                    request_timeout=30).values():
+        fut.result(timeout=60)
+    assert rb.plan(kafka, MODEL) == [CLICKS_TOPIC], "the clicks topic's start is gone: the rebuild must refill it"
+
+    result: dict = {}
+    during = threading.Thread(target=lambda: result.update(r=load(stack_env, codes, rate=20, seconds=20, seed=3)))
+    settings = StackSettings.from_env()
+    try:
+        during.start()
+        printed = cdc("readmodel", "rebuild", MODEL.name, "--timeout", "300")
+        during.join()
+        assert "refilled from shortener.clicks" in printed, printed
+        with psycopg.connect(stack_env["SHORTENER_OBSERVER_URL"]) as conn:
+            every = [i for (i,) in conn.execute("SELECT id FROM urls")]
+        exact = assert_exact(stack_env, every, timeout=300)   # every link: the whole model, refilled
+        ours = {u: n for u, n in exact["totals"][0] if u in {m["url_id"] for m in made}}
+        assert sum(ours.values()) == 150 + result["r"].offered, (ours, result["r"].offered)
+    finally:
+        during.join()
         stop_one(settings, MODEL.worker_name)

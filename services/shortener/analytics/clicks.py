@@ -3,7 +3,9 @@
 Sources: `outbox.event.url` (UrlCreated: the link's record, soft reference shortener_url_id) and
 `shortener.public.clicks` (every click row, captured by Debezium, keyed by url_id). Counters per
 link: total, per minute, per hour, per day (UTC buckets of the click's commit time) and per
-referrer. A click whose link has not arrived yet is counted all the same; the link's figures show
+referrer. When retention has deleted old clicks from their topic, a rebuild refills them from the
+shortener's clicks table (a blocking snapshot: reads, op 'r', counted like clicks). A click
+whose link has not arrived yet is counted all the same; the link's figures show
 once its record exists. A click row that is updated or deleted is not a click: dead-lettered."""
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from schemas.envelope import ChangeEvent, MalformedEvent, parse_change
 from schemas.outbox import parse_outbox
 from services.shortener.events import URL_AGGREGATE, UrlCreated
 from streams.deadletter import RawMessage
-from streams.read_models.plugin import Count, Counters, Folded, ReadModel
+from streams.read_models.plugin import Count, Counters, Folded, ReadModel, TableBackfill
 
 LINKS_TOPIC = f"outbox.event.{URL_AGGREGATE}"
 CLICKS_TOPIC = "shortener.public.clicks"
@@ -144,4 +146,7 @@ class ClicksStore:
 
 
 CLICKS_READ_MODEL = ReadModel(name="link-clicks", service="analytics", sources=(LINKS_TOPIC, CLICKS_TOPIC),
-                              counters=COUNTERS, fold=fold, store=ClicksStore())
+                              counters=COUNTERS, fold=fold, store=ClicksStore(),
+                              # clicks may outlive their topic's retention: refilled from the table;
+                              # the links' events are kept forever (one per link)
+                              backfills={CLICKS_TOPIC: TableBackfill("shortener", "clicks", "id")})
