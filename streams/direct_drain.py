@@ -2,7 +2,7 @@
 callback directly, instead of Faust's per-message `wait_first(callback, suspend_flow.wait())`
 (mode creates, waits and cancels three tasks per message: about 60% of Faust's per-event time,
 /work/shared/FAUST.md "Throughput"). Everything else is Faust's own: fetcher, gaps, commits,
-acks, rebalance, flow control.
+acks, rebalance, flow control (with streams/commit_bookkeeping.py's fix of acks after a seek).
 
 Why the direct await is safe: `wait_first` only matters when the callback blocks, and it blocks
 only on (a) flow control suspended for a rebalance, (b) a full stream buffer, (c) a full
@@ -24,6 +24,8 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode import Service
+
+from streams.commit_bookkeeping import SafeCommitsConsumer
 
 SCHEME = "cdckafka"   # broker URL scheme that selects this transport (streams/faust_app.py)
 YIELD_EVERY = 100     # hand the loop to others (web views, timers) at least this often, as Faust does
@@ -57,8 +59,9 @@ async def deliver(records: AsyncIterator[tuple[TP, Message]],
     return delivered
 
 
-class DirectDrainConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with `_drain_messages` replaced (see the module docstring)."""
+class DirectDrainConsumer(SafeCommitsConsumer):
+    """Faust's aiokafka consumer with `_drain_messages` replaced (see the module docstring), and
+    its acks forgotten at a seek (streams/commit_bookkeeping.py)."""
 
     async def _before_each(self, tp: TP, message: Message, r_offset: int | None) -> None:
         # Faust's own bookkeeping from _drain_messages, unchanged: record a gap in offsets

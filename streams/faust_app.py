@@ -9,6 +9,7 @@ from pathlib import Path
 import faust
 
 from stack.kafka_client import KafkaAccess
+from streams.commit_bookkeeping import SCHEME as FAUST_DRAIN
 from streams.direct_drain import SCHEME as DIRECT_DRAIN
 from streams.quiet_monitor import QuietMonitor
 
@@ -19,14 +20,15 @@ MIN_STREAM_BUFFER = 32_768
 
 def new_app(app_id: str, kafka: KafkaAccess, web_port: int, session_timeout: float = 30.0,
             batch_max: int = 5000, direct_drain: bool = True) -> faust.App:
-    """`direct_drain=False` keeps Faust's own consumer: the bench's before side (`--compare-drain`)."""
+    """`direct_drain=False` keeps Faust's own per-message drain (the bench's before side,
+    `--compare-drain`); both fix Faust's acks after a seek (streams/commit_bookkeeping.py)."""
     # Faust makes a data folder even with the memory store (with mkdir, no parents): not in the
     # working directory.
     datadir = Path(tempfile.gettempdir()) / "cdc-faust" / f"{app_id}-data"
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,                          # = the consumer group
-        broker=f"{DIRECT_DRAIN if direct_drain else 'kafka'}://{kafka.bootstrap}",
+        broker=f"{DIRECT_DRAIN if direct_drain else FAUST_DRAIN}://{kafka.bootstrap}",
         broker_credentials=kafka.faust_credentials(),  # the worker's own principal: no open listener
         store="memory://",
         datadir=str(datadir),
