@@ -22,7 +22,7 @@ position), nothing is skipped."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, MutableMapping, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
 
 from faust.transport.drivers import TRANSPORTS
@@ -31,6 +31,7 @@ from faust.types import TP
 from mode import Service
 
 log = logging.getLogger(__name__)
+HOLE_LISTENERS: list[Callable[[TP], None]] = []   # told of each hole refilled (the workers' /metrics)
 HOLE_CHECK_S = 3.0    # a hole must outlast two checks this far apart before the partition is sought back
 
 SCHEME = "cdcfaust"   # broker URL scheme of Faust's own drain with these commits (streams/faust_app.py)
@@ -107,6 +108,8 @@ class SafeCommitsConsumer(faust_aiokafka.Consumer):
             await self.seek(tp, at)
             forget_acks(self._acked, self._acked_index, [tp])
             type(self).holes_refilled += 1
+            for listener in HOLE_LISTENERS:
+                listener(tp)
 
 
 class Transport(faust_aiokafka.Transport):

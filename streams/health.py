@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.commit_bookkeeping import HOLE_LISTENERS
 from streams.replicator import BatchOutcome
 
 
@@ -35,6 +36,11 @@ class WorkerState:
                               registry=self.registry)
         self.lag = Gauge("cdc_replication_lag_messages", "Messages behind the end of the source topic", labels,
                          registry=self.registry)
+        self.holes = Counter("cdc_replication_commit_holes_refilled_total", "Partitions sought back because a message "
+                             "never reached the worker and held its commit (streams/commit_bookkeeping.py)", labels,
+                             registry=self.registry)
+        self.holes.labels(pair)
+        HOLE_LISTENERS.append(lambda tp: self.holes.labels(self.pair).inc())
         self.latency = Histogram("cdc_replication_apply_seconds", "Time to apply one batch", labels,
                                  registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 

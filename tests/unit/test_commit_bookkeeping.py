@@ -40,3 +40,16 @@ def test_a_hole_whose_message_is_still_being_processed_is_not_lost():
 def test_acks_that_start_at_the_committed_offset_leave_no_hole():
     assert lost_holes({A: 161, B: 10}, {A: [161, 162], B: []}, {}) == {}
     assert lost_holes({A: None}, {A: [5, 6]}, {}) == {}, "nothing committed yet: Faust commits from the first ack"
+
+
+def test_a_refilled_hole_is_counted_in_the_workers_metrics():
+    from prometheus_client import generate_latest
+
+    from streams.commit_bookkeeping import HOLE_LISTENERS
+    from streams.health import WorkerState
+
+    state = WorkerState("link-clicks")
+    assert b'cdc_replication_commit_holes_refilled_total{pair="link-clicks"} 0.0' in generate_latest(state.registry)
+    for listener in list(HOLE_LISTENERS):
+        listener(A)
+    assert b'cdc_replication_commit_holes_refilled_total{pair="link-clicks"} 1.0' in generate_latest(state.registry)
