@@ -19,6 +19,20 @@ from streams.read_models.plugin import ReadModel
 from streams.replicator import BatchOutcome, DeadLetters
 
 
+def skipped_ahead(messages: list[RawMessage], next_offsets: dict[tuple[str, int], int]) -> str | None:
+    """Where a partition's messages jump past one that was never delivered (Faust can lose one in
+    its recovery window: streams/commit_bookkeeping.py). A counter skips anything older than its
+    key's last count, so that message, delivered later, would never count: the batch must not be
+    folded. A repeat or a seek back (an offset below the next) is harmless. Updates `next_offsets`."""
+    for m in messages:
+        tp = (m.topic, m.partition)
+        expected = next_offsets.get(tp)
+        if expected is not None and m.offset > expected:
+            return f"{m.topic}:{m.partition} delivered offset {m.offset} while {expected} was never delivered"
+        next_offsets[tp] = max(expected or 0, m.offset + 1)
+    return None
+
+
 class ReadModelBatch:
     def __init__(self, model: ReadModel, tables: Mapping[str, MutableMapping[str, list[int]]], db: Database,
                  dead_letters: DeadLetters, liveness: Liveness | None = None,

@@ -17,7 +17,7 @@ from streams.durable import EXIT_UNAPPLIABLE, Database
 from streams.faust_app import new_app
 from streams.health import WorkerState
 from streams.liveness import Liveness, install_watchdog, restart_in_place
-from streams.read_models.batch import ReadModelBatch
+from streams.read_models.batch import ReadModelBatch, skipped_ahead
 from streams.read_models.plugin import ReadModel
 from streams.read_models.tables import DELIVERIES, SOURCE_PARTITION, SourcePartitionTable, delivered
 
@@ -59,8 +59,11 @@ def create_app(model: ReadModel, ws: ReadModelSettings) -> faust.App:
     @app.agent(topic, name=model.worker_name, isolated_partitions=True)
     async def fold(stream):  # one actor per source partition: its tables' keys live on that partition
         batch = ReadModelBatch(model, tables, Database(ws.dsn, model.group_id), dead_letters, liveness)
+        next_offsets: dict[tuple[str, int], int] = {}
         async for events in stream.noack_take(ws.batch_max, within=ws.batch_within):
             messages = [_raw(e.message) for e in events]
+            if lost := skipped_ahead(messages, next_offsets):   # nothing folded nor acknowledged: a fresh
+                restart_in_place(f"read model {model.name}: {lost}")   # process gets it all again, in order
             partitions = {(m.topic, m.partition) for m in messages}
             assert len(partitions) == 1, f"isolated partitions gave one actor {partitions}"
             SOURCE_PARTITION.set(messages[0].partition)

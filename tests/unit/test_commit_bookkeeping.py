@@ -8,6 +8,7 @@ from faust.types import TP
 from streams.commit_bookkeeping import deduplicated, forget_acks, lost_holes
 
 A, B = TP("clicks", 0), TP("clicks", 1)
+NO_GAPS = lambda tp, a, b: False  # noqa: E731
 
 
 def test_a_repeated_offset_no_longer_ends_the_run_faust_commits():
@@ -28,18 +29,18 @@ def test_a_seek_forgets_only_the_sought_partitions_acks():
 
 
 def test_a_hole_no_message_in_flight_can_fill_is_lost():
-    assert lost_holes({A: 161}, {A: [166, 167]}, {}) == {A: 161}
+    assert lost_holes({A: 161}, {A: [166, 167]}, {}, NO_GAPS) == {A: 161}
 
 
 def test_a_hole_whose_message_is_still_being_processed_is_not_lost():
-    assert lost_holes({A: 161}, {A: [166, 167]}, {A: {163}}) == {}
+    assert lost_holes({A: 161}, {A: [166, 167]}, {A: {163}}, NO_GAPS) == {}
     # a message in flight outside the hole does not fill it
-    assert lost_holes({A: 161}, {A: [166, 167]}, {A: {170}}) == {A: 161}
+    assert lost_holes({A: 161}, {A: [166, 167]}, {A: {170}}, NO_GAPS) == {A: 161}
 
 
 def test_acks_that_start_at_the_committed_offset_leave_no_hole():
-    assert lost_holes({A: 161, B: 10}, {A: [161, 162], B: []}, {}) == {}
-    assert lost_holes({A: None}, {A: [5, 6]}, {}) == {}, "nothing committed yet: Faust commits from the first ack"
+    assert lost_holes({A: 161, B: 10}, {A: [161, 162], B: []}, {}, NO_GAPS) == {}
+    assert lost_holes({A: None}, {A: [5, 6]}, {}, NO_GAPS) == {}, "nothing committed yet: Faust commits from the first ack"
 
 
 def test_a_refilled_hole_is_counted_in_the_workers_metrics():
@@ -53,3 +54,31 @@ def test_a_refilled_hole_is_counted_in_the_workers_metrics():
     for listener in list(HOLE_LISTENERS):
         listener(A)
     assert b'cdc_replication_commit_holes_refilled_total{pair="link-clicks"} 1.0' in generate_latest(state.registry)
+
+
+def test_faust_would_commit_over_a_single_lost_message_at_the_head_and_the_guard_does_not():
+    from streams.commit_bookkeeping import head_hole
+
+    nothing = lambda a, b: False  # noqa: E731
+    assert head_hole(161, [162, 163], nothing), "161 is neither acked nor a gap"
+    assert not head_hole(161, [161, 162], nothing)
+    assert not head_hole(161, [162, 163], lambda a, b: (a, b) == (161, 162)), "a known gap (compaction) may be passed"
+    assert not head_hole(None, [5], nothing)
+
+
+def test_a_hole_that_is_a_known_gap_is_not_sought_back():
+    assert lost_holes({A: 161}, {A: [166]}, {}, lambda tp, a, b: True) == {}
+
+
+def test_a_read_model_batch_that_jumps_past_an_undelivered_message_is_refused():
+    from streams.deadletter import RawMessage
+    from streams.read_models.batch import skipped_ahead
+
+    def batch(*offsets):
+        return [RawMessage("clicks", 1, o, b"k", b"v", (), None) for o in offsets]
+
+    seen: dict = {}
+    assert skipped_ahead(batch(100, 101, 102), seen) is None
+    assert skipped_ahead(batch(103, 104, 104), seen) is None, "a repeat is harmless"
+    assert skipped_ahead(batch(100, 101), seen) is None, "a seek back is harmless"
+    assert skipped_ahead(batch(105, 108), seen) == "clicks:1 delivered offset 108 while 106 was never delivered"
