@@ -151,6 +151,15 @@ def log_file(s: StackSettings, name: str) -> Path:
     return s.logs_dir / f"{name}.out"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (a UUID, URL-safe base64) that does not start with '-': the storage
+    tool's parser would read one that does as an option (1 id in 64: a CI run failed so)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
 def format_storage(s: StackSettings, secrets: dict[str, str]) -> None:
     """Format the KRaft log folder once; the cluster id lives next to the data it belongs to.
     The admin's SCRAM credential is part of the bootstrap metadata (the broker refuses every
@@ -160,10 +169,10 @@ def format_storage(s: StackSettings, secrets: dict[str, str]) -> None:
         return
     cid_file = s.run_dir / "kafka-cluster.id"
     if not cid_file.exists():
-        cid_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode() + "\n")
+        cid_file.write_text(new_cluster_id() + "\n")
     res = subprocess.run(
         _java(s, "storage", ["-Xmx256m"], "kafka.tools.StorageTool", "format", "--ignore-formatted",
-              "-t", cid_file.read_text().strip(), "-c", str(props),
+              f"--cluster-id={cid_file.read_text().strip()}", "-c", str(props),
               "--add-scram", f"{SASL_MECHANISM}=[name={ADMIN},password={secrets[kafka_secret_name(ADMIN)]}]"),
         capture_output=True, text=True)
     if res.returncode != 0:
