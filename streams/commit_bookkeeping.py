@@ -16,8 +16,7 @@ the head, Faust commits over it (faust-streaming #606) and it is lost: a read mo
 so after a kill -9 restart.
 
 The fix: after a seek, forget the acks of the sought partitions (every message from the committed
-offset on is delivered again and acked again); count each acked offset once; never commit over
-an offset at the head that is neither acked nor a known gap; and when a
+offset on is delivered again and acked again); count each acked offset once; and when a
 partition's commit stays behind a hole that no message in flight can fill (checked twice, a few
 seconds apart, so a commit under way is not mistaken for one), seek it back to its committed offset:
 the hole and what follows are delivered again (the workers apply each change once by its source
@@ -91,25 +90,10 @@ class SafeCommitsConsumer(faust_aiokafka.Consumer):
             covered.update(range(interval.begin, interval.end))
         return all(o in covered for o in range(start, end))
 
-    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        # After a seek to committed offset C the read offset is C, and the fetcher reports a jump
-        # past C (retention deleted it; a transaction marker) as a gap from C + 1: C itself,
-        # never read, acked or in flight, does not exist either. Without it the head guard below
-        # would wait for it for ever.
-        committed = self._committed_offset[tp]
-        if (committed is not None and offset_from - 1 == committed and committed not in self._acked_index[tp]
-                and not any(m.tp == tp and m.offset == committed for m in list(self._unacked_messages))):
-            self._gap[tp].addi(committed, committed + 1)
-        await super()._add_gap(tp, offset_from, offset_to)
-
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
         if acked:
             deduplicated(acked)
-            # Faust commits over a single missing offset at the head (faust-streaming #606): a
-            # message lost there would be skipped for good. Wait; the hole check sends it again.
-            if head_hole(self._committed_offset[tp], acked, lambda a, b: self._gap_covers(tp, a, b)):
-                return None
         return super()._new_offset(tp)
 
     @Service.task

@@ -56,7 +56,7 @@ def test_a_refilled_hole_is_counted_in_the_workers_metrics():
     assert b'cdc_replication_commit_holes_refilled_total{pair="link-clicks"} 1.0' in generate_latest(state.registry)
 
 
-def test_faust_would_commit_over_a_single_lost_message_at_the_head_and_the_guard_does_not():
+def test_a_hole_at_the_head_is_an_offset_neither_acked_nor_a_known_gap():
     from streams.commit_bookkeeping import head_hole
 
     nothing = lambda a, b: False  # noqa: E731
