@@ -76,7 +76,6 @@ class SafeCommitsConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer whose acks start afresh at every seek to the committed offsets,
     and whose partitions are sought back when a lost message holds their commit."""
 
-    holes_refilled = 0   # seeks back to a committed offset because a message behind it was lost
     _suspect_holes: dict[TP, int] | None = None
 
     async def perform_seek(self) -> None:
@@ -122,7 +121,6 @@ class SafeCommitsConsumer(faust_aiokafka.Consumer):
                         tp.topic, tp.partition, at, min(self._acked[tp]), at)
             await self.seek(tp, at)
             forget_acks(self._acked, self._acked_index, [tp])
-            type(self).holes_refilled += 1
             for listener in HOLE_LISTENERS:
                 listener(tp)
 
