@@ -1,7 +1,7 @@
 """Applies a batch of replica rows to the target service's database in one transaction:
 COPY into a staging table, then one INSERT ... ON CONFLICT ... WHERE the stored change is older
-in commit order (snapshot reads only fill missing rows). Replays, duplicates and out-of-order
-deliveries therefore change nothing."""
+in commit order (snapshot reads only fill missing rows, and columns a row was written without: see
+streams/generations.py). Replays, duplicates and out-of-order deliveries therefore change nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,10 +11,12 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from streams.generations import ColumnGenerations, plan
 from streams.projection import ReplicaRow, keeps_data_on_delete, source_identity_problem
 from streams.spec import ReplicationPair
 
 PIPELINE_COLUMNS = ("cdc_position", "cdc_commit_lsn", "cdc_deleted", "cdc_source_ts")
+GENERATION_COLUMN = "cdc_generation"
 
 
 class FatalSinkError(RuntimeError):
@@ -39,7 +41,8 @@ class ReplicaSink:
         self.all_cols = [*self.key_cols, *self.data_cols, *PIPELINE_COLUMNS]
         self.staging = f"cdc_staging_{pair.replica_table}"
         self.recorded_source: str | None = None
-        self._upsert = self._upsert_sql()
+        self.generations: ColumnGenerations | None = None
+        self._upsert: sql.Composed | None = None  # built once the column generations are known
 
     async def connection(self) -> psycopg.AsyncConnection:
         if self.conn is None or self.conn.closed:
@@ -47,6 +50,7 @@ class ReplicaSink:
                                                          application_name=self.pair.group_id)
             try:  # kept only once fully set up: a half-prepared connection would fail every batch
                 await self._check_schema(conn)
+                generations = await self._record_generation(conn)
                 cur = await conn.execute("SELECT source_system_id FROM cdc_replication_sources WHERE pair = %s",
                                          (self.pair.name,))
                 row = await cur.fetchone()
@@ -58,6 +62,7 @@ class ReplicaSink:
                 await conn.close()
                 raise
             self.recorded_source = row[0] if row else None
+            self.generations, self._upsert = generations, self._upsert_sql(generations)
             self.conn = conn
         return self.conn
 
@@ -70,30 +75,70 @@ class ReplicaSink:
         cur = await conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
                                  "AND table_name = %s", (self.pair.replica_table,))
         have = {r[0] for r in await cur.fetchall()}
-        missing = [c for c in self.all_cols if c not in have]
+        missing = [c for c in [*self.all_cols, GENERATION_COLUMN] if c not in have]
         if missing:
             raise SinkSchemaError(f"{self.pair.target.service}.{self.pair.replica_table} lacks columns {missing} "
                                   "that the replication spec needs (run the target service's migrations)")
 
-    def _upsert_sql(self) -> sql.Composed:
+    async def _record_generation(self, conn: psycopg.AsyncConnection) -> ColumnGenerations:
+        """Record the pair's column list as a new generation when it changed (two workers of one
+        pair racing to record the same one keep one, by the key)."""
+        cur = await conn.execute("SELECT generation, columns FROM cdc_replica_generations WHERE pair = %s "
+                                 "ORDER BY generation", (self.pair.name,))
+        new, generations = plan(await cur.fetchall(), self.data_cols)
+        if new is not None:
+            await conn.execute("INSERT INTO cdc_replica_generations (pair, generation, columns) VALUES (%s, %s, %s) "
+                               "ON CONFLICT DO NOTHING", (self.pair.name, new, self.data_cols))
+        return generations
+
+    def _upsert_sql(self, generations: ColumnGenerations) -> sql.Composed:
         t = sql.Identifier(self.pair.replica_table)
         cols = sql.SQL(", ").join(map(sql.Identifier, self.all_cols))
         keep = keeps_data_on_delete(self.pair)
+        fillable = generations.fillable
+        row_generation = sql.SQL("COALESCE(t.{}, 1)").format(sql.Identifier(GENERATION_COLUMN))
+        is_read = sql.SQL("EXCLUDED.cdc_commit_lsn < 0")
+
+        def unless_a_fill(col: str, streamed: sql.Composable) -> sql.Composable:
+            """A read that passed the WHERE is a fill: it sets only the columns the row lacks."""
+            if not fillable:
+                return streamed
+            c = sql.Identifier(col)
+            kept: sql.Composable = sql.SQL("t.{}").format(c)
+            if col in fillable:
+                kept = sql.SQL("CASE WHEN {} < {} THEN EXCLUDED.{} ELSE t.{} END").format(
+                    row_generation, sql.Literal(fillable[col]), c, c)
+            return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(is_read, kept, streamed)
+
         sets = []
         for col in self.data_cols:
             c = sql.Identifier(col)
             if keep:  # soft delete: a delete keeps the last data it had
-                sets.append(sql.SQL("{c} = CASE WHEN EXCLUDED.cdc_deleted THEN t.{c} ELSE EXCLUDED.{c} END").format(c=c))
+                streamed: sql.Composable = sql.SQL("CASE WHEN EXCLUDED.cdc_deleted THEN t.{c} ELSE EXCLUDED.{c} END").format(c=c)
             else:
-                sets.append(sql.SQL("{c} = EXCLUDED.{c}").format(c=c))
-        for col in (*PIPELINE_COLUMNS, "cdc_applied_at"):
+                streamed = sql.SQL("EXCLUDED.{c}").format(c=c)
+            sets.append(sql.SQL("{} = {}").format(c, unless_a_fill(col, streamed)))
+        for col in PIPELINE_COLUMNS:
+            c = sql.Identifier(col)
+            sets.append(sql.SQL("{} = {}").format(c, unless_a_fill(col, sql.SQL("EXCLUDED.{}").format(c))))
+        for col in ("cdc_applied_at", GENERATION_COLUMN):
             sets.append(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(col)))
+        newer: sql.Composable = sql.SQL("(EXCLUDED.cdc_commit_lsn >= 0 "
+                        "AND (t.cdc_commit_lsn, t.cdc_position) < (EXCLUDED.cdc_commit_lsn, EXCLUDED.cdc_position))")
+        if fillable:  # a read emitted after the row's change, of a row written without some column
+            newer = sql.SQL("{} OR ({} AND NOT t.cdc_deleted AND {} < {} AND EXCLUDED.cdc_position > t.cdc_position)").format(
+                newer, is_read, row_generation, sql.Literal(max(fillable.values())))
         return sql.SQL(
-            "INSERT INTO {t} AS t ({cols}, cdc_applied_at) SELECT {cols}, clock_timestamp() FROM {src} "
-            "ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE EXCLUDED.cdc_commit_lsn >= 0 "
-            "AND (t.cdc_commit_lsn, t.cdc_position) < (EXCLUDED.cdc_commit_lsn, EXCLUDED.cdc_position)"
-        ).format(t=t, cols=cols, src=sql.Identifier(self.staging),
-                 key=sql.SQL(", ").join(map(sql.Identifier, self.key_cols)), sets=sql.SQL(", ").join(sets))
+            "INSERT INTO {t} AS t ({cols}, cdc_applied_at, {gen_col}) SELECT {cols}, clock_timestamp(), {gen} FROM {src} "
+            "ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {newer}"
+        ).format(t=t, cols=cols, src=sql.Identifier(self.staging), gen_col=sql.Identifier(GENERATION_COLUMN),
+                 gen=sql.Literal(generations.current),
+                 key=sql.SQL(", ").join(map(sql.Identifier, self.key_cols)), sets=sql.SQL(", ").join(sets),
+                 newer=newer)
+
+    def _prepared_upsert(self) -> sql.Composed:
+        assert self._upsert is not None, "built by connection()"
+        return self._upsert
 
     @staticmethod
     def _record(row: ReplicaRow) -> tuple:
@@ -108,7 +153,7 @@ class ReplicaSink:
             async with conn.transaction():
                 recorded = await self._guard_source(conn, rows)
                 await self._stage(conn, rows)
-                cur = await conn.execute(self._upsert)
+                cur = await conn.execute(self._prepared_upsert())
             self.recorded_source = recorded  # only once the transaction that recorded it committed
             return cur.rowcount
         except BaseException:
@@ -127,7 +172,7 @@ class ReplicaSink:
                     try:
                         async with conn.transaction():  # savepoint
                             await self._stage(conn, [row])
-                            cur = await conn.execute(self._upsert)
+                            cur = await conn.execute(self._prepared_upsert())
                             applied += cur.rowcount
                             await conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(self.staging)))
                     except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:

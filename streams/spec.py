@@ -17,7 +17,8 @@ from services import registry
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 SQL_TYPE = re.compile(r"^[a-z][a-z0-9_ ]*(\([0-9, ]+\))?(\[\])?$")
 # Columns of every replica table that belong to the pipeline, not to the spec.
-RESERVED_COLUMNS = frozenset({"cdc_position", "cdc_commit_lsn", "cdc_deleted", "cdc_source_ts", "cdc_applied_at"})
+RESERVED_COLUMNS = frozenset({"cdc_position", "cdc_commit_lsn", "cdc_deleted", "cdc_source_ts", "cdc_applied_at",
+                              "cdc_generation"})
 REPLICA_SUFFIX = "_replica"
 
 

@@ -1,7 +1,7 @@
 """Replica tables, derived from the replication pairs that target a service: the physical
 `<table>_replica` (replicated columns, the pipeline's position and delete marker) and the view
-`<table>` readers use. Run at every migrate; a column added to a pair is added here (filled by a
-backfill), nothing is ever dropped."""
+`<table>` readers use. Run at every migrate; a column added to a pair is added here (a backfill
+fills it on the rows written before: streams/generations.py), nothing is ever dropped."""
 from __future__ import annotations
 
 import psycopg
@@ -15,6 +15,8 @@ PIPELINE_COLUMNS = (
     ("cdc_deleted", "boolean NOT NULL DEFAULT false"),
     ("cdc_source_ts", "timestamptz"),
     ("cdc_applied_at", "timestamptz NOT NULL DEFAULT clock_timestamp()"),
+    # the pair's column list the row was written under (streams/generations.py); NULL: the first
+    ("cdc_generation", "integer"),
 )
 
 

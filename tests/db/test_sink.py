@@ -130,3 +130,39 @@ def test_a_missing_replica_table_or_column_is_a_wrong_deployment(fresh_db, break
     assert isinstance(exc, SinkSchemaError) and classify(exc) is ErrorKind.FATAL
     with pytest.raises(FatalApplyError, match="lacks columns"):
         replicate(dsn, DELETE_PAIR, [msg])
+
+
+def test_a_backfill_fills_a_column_added_to_the_pair_on_older_rows_and_nothing_else(fresh_db):
+    # rule: a snapshot read never replaces a row; on a row written before the pair listed a column
+    # it sets exactly that column, once, and only if it was read after the row's change
+    dsn = fresh_db("inventory")
+    outcomes, _ = replicate(dsn, DELETE_PAIR, [
+        change(DELETE_PAIR, 1, lsn=100, name="Ada", email="ada@old.org"),
+        change(DELETE_PAIR, 2, lsn=110, name="Bo", email="bo@old.org"),
+        change(DELETE_PAIR, 3, lsn=105, name="Cy"), change(DELETE_PAIR, 3, lsn=115, op="d")])
+    assert outcomes[0].applied == 3
+    with psycopg.connect(dsn) as conn:  # the column added to the replica, then to the pair
+        conn.execute("ALTER TABLE customers_replica ADD COLUMN email text")
+    with_email = DELETE_PAIR.model_copy(update={"columns": {**DELETE_PAIR.columns, "email": "email"}})
+    outcomes, _ = replicate(dsn, with_email,
+                            [change(with_email, 1, lsn=300, op="r", name="Not a replacement", email="ada@new.org"),
+                             change(with_email, 2, lsn=50, op="r", name="Bo", email="bo@older.org"),  # read before its change
+                             change(with_email, 3, lsn=300, op="r", name="Cy", email="cy@x.org")],   # a marker stays one
+                            [change(with_email, 1, lsn=250, op="r", name="Ada", email="ada@replayed.org")],
+                            [change(with_email, 2, lsn=400, op="u", name="Bo", email="bo@new.org")])
+    assert [o.applied for o in outcomes] == [1, 0, 1], "one fill, no second fill by a replayed read, one change"
+    assert rows(dsn, "SELECT orders_customer_id, name, email, cdc_position, cdc_deleted, cdc_generation "
+                     "FROM customers_replica ORDER BY 1") == [
+        (1, "Ada", "ada@new.org", 100, False, 2),   # only the new column; the row keeps its position
+        (2, "Bo", "bo@new.org", 400, False, 2),
+        (3, None, None, 115, True, 1)]  # a delete pair's marker holds no data
+    assert rows(dsn, "SELECT generation, columns FROM cdc_replica_generations WHERE pair = %s ORDER BY 1",
+                (DELETE_PAIR.name,)) == [(1, ["name", "country"]), (2, ["name", "country", "email"])]
+
+
+def test_without_a_column_change_a_snapshot_read_of_an_existing_row_changes_nothing(fresh_db):
+    dsn = fresh_db("inventory")
+    outcomes, _ = replicate(dsn, DELETE_PAIR, [change(DELETE_PAIR, 1, lsn=100, name="Ada")],
+                            [change(DELETE_PAIR, 1, lsn=300, op="r", name="Read later")])
+    assert [o.applied for o in outcomes] == [1, 0]
+    assert rows(dsn, "SELECT name, cdc_generation FROM customers_replica") == [("Ada", 1)]

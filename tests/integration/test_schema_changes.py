@@ -1,5 +1,6 @@
 """Schema changes at the source with the pair's worker running (issue 15, point 4): a column added
-to a captured table changes nothing until a pair lists it; a replicated column dropped or renamed
+to a captured table changes nothing until a pair lists it, then a backfill fills it on the rows
+written before; a replicated column dropped or renamed
 stops the worker (exit 70) naming the pair and the column, with nothing acknowledged and nothing
 dead-lettered, and the change arrives once the spec is fixed.
 
@@ -22,6 +23,7 @@ from connectors import acls
 from stack.kafka_client import ADMIN, KafkaAccess, access
 from stack.secrets import new_password
 from streams import spec as spec_mod
+from streams.backfill import signal_snapshot
 from streams.durable import EXIT_UNAPPLIABLE
 from streams.spec import ReplicationPair
 from tests.integration.offsets import CommittedWatch, committed, end_offsets
@@ -119,6 +121,7 @@ def probe(stack_env, tmp_path, unique) -> Iterator[Probe]:
         with psycopg.connect(stack_env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}_replica")
             conn.execute("DELETE FROM cdc_replication_sources WHERE pair = %s", (name,))
+            conn.execute("DELETE FROM cdc_replica_generations WHERE pair = %s", (name,))
         AdminClient(p.kafka.config()).delete_topics([f"dlq.replication.{name}"])
 
 
@@ -154,10 +157,13 @@ def test_an_added_column_changes_nothing_then_a_dropped_replicated_one_stops_the
     probe.wait_replica(cid, (f"added-{unique}", None))
     assert worker.proc.poll() is None, "an unreplicated column must not stop the worker"
     probe.caught_up()
-    # the column added to the pair: changes from then on carry it
+    # the column added to the pair: a backfill fills it on the rows written before, changes from
+    # then on carry it
     worker.stop()
     worker = probe.start({"name": "name", tier: "tier"})
     worker.wait_healthy()
+    signal_snapshot(stack_env, "orders", "customers", f"backfill-{probe.name}", condition=f"id = {cid}")
+    probe.wait_replica(cid, (f"added-{unique}", "gold"))
     source(stack_env, f"UPDATE customers SET {tier} = 'silver' WHERE id = %s", (cid,))
     probe.wait_replica(cid, (f"added-{unique}", "silver"))
     probe.caught_up()
