@@ -41,7 +41,6 @@ class ReplicaSink:
         self.all_cols = [*self.key_cols, *self.data_cols, *PIPELINE_COLUMNS]
         self.staging = f"cdc_staging_{pair.replica_table}"
         self.recorded_source: str | None = None
-        self.generations: ColumnGenerations | None = None
         self._upsert: sql.Composed | None = None  # built once the column generations are known
 
     async def connection(self) -> psycopg.AsyncConnection:
@@ -62,7 +61,7 @@ class ReplicaSink:
                 await conn.close()
                 raise
             self.recorded_source = row[0] if row else None
-            self.generations, self._upsert = generations, self._upsert_sql(generations)
+            self._upsert = self._upsert_sql(generations)
             self.conn = conn
         return self.conn
 
