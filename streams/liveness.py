@@ -30,6 +30,7 @@ class Liveness:
     acked: dict[TP, int] = field(default_factory=dict)      # last acknowledged offset per partition
     moved_at: dict[TP, float] = field(default_factory=dict)
     waiting: int = 0                                        # actors retrying a database on purpose
+    commit_seen: dict[TP, tuple[int, float]] = field(default_factory=dict)   # group offset, since when
 
     def acknowledged(self, offsets: dict[TP, int], now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -54,14 +55,33 @@ class Liveness:
             out[tp] = max(0, end - nxt)
         return out
 
+    def uncommitted(self, starts: dict[TP, int], now: float) -> list[str]:
+        """Partitions whose group offset has stayed below what this worker acknowledged for longer
+        than stall_after. Faust commits acked offsets every second; one that never follows them
+        (its acks lost in a recovery window, commit_bookkeeping.py) would leave the partition
+        behind for good while the worker looks busy and caught up. A restart redelivers from the
+        group's offset, and the handlers apply each message once by its position."""
+        found = []
+        for tp, at in starts.items():
+            if tp not in self.acked or at > self.acked[tp]:
+                self.commit_seen.pop(tp, None)   # every acknowledged offset is committed
+                continue
+            seen, since = self.commit_seen.get(tp, (None, now))
+            if seen != at:
+                self.commit_seen[tp] = (at, now)   # the commit moved: the clock starts again
+            elif now - since > self.stall_after:
+                found.append(f"{tp[0]}:{tp[1]} acknowledged up to {self.acked[tp]} but its group offset "
+                             f"stayed at {at} for {now - since:.0f}s")
+        return found
+
     def stalled(self, ends: dict[TP, int], starts: dict[TP, int], now: float | None = None) -> list[str]:
         """Partitions (of those assigned now = the keys of `ends`) behind their end with no
         acknowledgement for longer than stall_after. Forgets partitions no longer assigned."""
         now = time.monotonic() if now is None else now
-        for book in (self.acked, self.moved_at):
+        for book in (self.acked, self.moved_at, self.commit_seen):
             for tp in [tp for tp in book if tp not in ends]:
                 del book[tp]
-        found = []
+        found = self.uncommitted(starts, now)
         for tp, behind in self.behind(ends, starts).items():
             if behind <= 0 or self.waiting:
                 self.moved_at[tp] = now  # caught up, or waiting on purpose: the clock starts again
@@ -110,6 +130,21 @@ def restart_in_place(reason: str) -> None:
     os.execv(sys.executable, sys.orig_argv)
 
 
+def consumer_view(consumer) -> str:
+    """Faust's own bookkeeping per partition (committed, read, first acks, gaps, in flight): what
+    tells a lost message from a lost ack when a stall is reported. Private attributes, read only."""
+    parts = []
+    in_flight: dict = {}
+    for message in list(getattr(consumer, "_unacked_messages", ())):
+        in_flight.setdefault(message.tp, []).append(message.offset)
+    for tp in sorted(consumer.assignment() if consumer else ()):
+        acked = list(getattr(consumer, "_acked", {}).get(tp, ()))
+        parts.append(f"{tp.topic}:{tp.partition} committed={getattr(consumer, '_committed_offset', {}).get(tp)} "
+                     f"read={getattr(consumer, '_read_offset', {}).get(tp)} acked={acked[:5]}{'...' if len(acked) > 5 else ''} "
+                     f"gaps={list(getattr(consumer, '_gap', {}).get(tp, ()))[:3]} in_flight={sorted(in_flight.get(tp, []))[:5]}")
+    return "; ".join(parts) or "no assignment"
+
+
 def install_watchdog(app, liveness: Liveness, kafka: KafkaAccess, topics: frozenset[str] | None = None) -> GroupOffsets:
     """A Faust timer that restarts the process when a partition (of `topics`, default every one assigned) stalls."""
     offsets = GroupOffsets(app, kafka, topics)
@@ -124,6 +159,7 @@ def install_watchdog(app, liveness: Liveness, kafka: KafkaAccess, topics: frozen
             return
         stalled = liveness.stalled(ends, starts)
         if stalled:
+            log.warning("watchdog: the Faust consumer's view before the restart: %s", consumer_view(app.consumer))
             restart_in_place("; ".join(stalled))
 
     return offsets

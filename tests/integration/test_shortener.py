@@ -70,7 +70,8 @@ class ReadModelWorker:
                 self.kill9()
 
     def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        kept = [line for line in self.log.read_text(errors="replace").splitlines() if "producer buffer full" not in line]
+        return "\n".join(kept[-lines:])
 
 
 @pytest.fixture
@@ -213,9 +214,15 @@ def test_wipe_and_rebuild_gives_identical_figures_and_a_replay_without_wipe_chan
         assert stop_one(settings, MODEL.worker_name), "the rebuild left its worker running"
         rb.reset_offsets(kafka, MODEL)
         assert rb.behind(kafka, MODEL, rb.end_offsets(kafka, MODEL)) > 0, "the group is back at offset 0"
-        worker()
-        poll(lambda: rb.behind(kafka, MODEL, rb.end_offsets(kafka, MODEL)), lambda n: n == 0, 300,
-             "the replay from offset 0 caught up")
+        replay = worker()
+
+        def behind() -> int:
+            assert replay.proc.poll() is None, f"the worker exited {replay.proc.returncode}:\n{replay.tail(80)}"
+            return rb.behind(kafka, MODEL, rb.end_offsets(kafka, MODEL))
+        try:
+            poll(behind, lambda n: n == 0, 300, "the replay from offset 0 caught up")
+        except AssertionError as exc:   # a CI run stayed 5 behind: say what the worker did
+            raise AssertionError(f"{exc}\nthe worker's log ends:\n{replay.tail(80)}") from None
         assert rb.digest(stack_env["ANALYTICS_OBSERVER_URL"], MODEL) == before, "the replay changed the read model"
     finally:
         from cli.workers_cmd import stop_one

@@ -44,3 +44,25 @@ def test_only_the_stuck_partition_is_named_and_revoked_ones_are_forgotten():
     live.stalled({OTHER: 3}, {OTHER: 3}, now=7)
     assert live.stalled({TP: 50}, {TP: 40}, now=100) == []
     assert live.behind({TP: 50}, {TP: 40}) == {TP: 10}
+
+
+def test_acknowledged_offsets_the_group_never_commits_are_a_stall():
+    live = Liveness(stall_after=20)
+    live.acknowledged({TP: 9}, now=0)
+    assert live.stalled({TP: 10}, {TP: 5}, now=1) == []             # caught up by our acks: not behind
+    assert live.stalled({TP: 10}, {TP: 5}, now=20) == []
+    found = live.stalled({TP: 10}, {TP: 5}, now=22)
+    assert len(found) == 1 and "acknowledged up to 9" in found[0] and "stayed at 5 for 21s" in found[0]
+
+
+def test_a_commit_that_moves_or_covers_every_ack_is_not_a_stall():
+    live = Liveness(stall_after=20)
+    live.acknowledged({TP: 9}, now=0)
+    live.stalled({TP: 10}, {TP: 5}, now=1)
+    assert live.stalled({TP: 10}, {TP: 7}, now=15) == []            # the commit moved: the clock starts again
+    assert live.stalled({TP: 10}, {TP: 7}, now=34) == []
+    assert live.stalled({TP: 10}, {TP: 10}, now=60) == []           # every ack committed
+    live.acknowledged({TP: 12}, now=61)
+    assert live.stalled({TP: 13}, {TP: 10}, now=62) == []           # a new run of acks: a fresh clock
+    assert live.stalled({TP: 13}, {TP: 10}, now=80) == []
+    assert live.stalled({TP: 13}, {TP: 10}, now=83) != []
