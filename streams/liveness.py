@@ -156,6 +156,7 @@ def install_watchdog(app, liveness: Liveness, kafka: KafkaAccess, topics: frozen
             ends, starts = await offsets.read()
         except Exception as exc:  # noqa: BLE001 - the broker may be away; the next tick tries again
             log.info("watchdog: offsets unavailable (%s)", exc)
+            liveness.commit_seen.clear()   # no commit could follow the acks either: their clock starts again
             return
         stalled = liveness.stalled(ends, starts)
         if stalled:
