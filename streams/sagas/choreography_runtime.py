@@ -148,9 +148,14 @@ class Participant:
                               now: float) -> None:
         if e.kind != "outcome":
             return
-        cur = await conn.execute(f"SELECT {WATCH_COLUMNS} FROM saga_watches WHERE saga_id = %s AND step = %s FOR UPDATE",
-                                 (e.saga_id, e.step))
-        rows = [_watch(r) for r in await cur.fetchall()]
+        rows = await self._watches_of(conn, e.saga_id, e.step)
+        if any(w.state == choreography.ABANDONED for w in rows) and not any(w.cancel_only for w in rows):
+            # A scan gave the step up while this statement waited for its lock: the give-up's own
+            # watch was inserted after this statement's snapshot, so it is not among the rows. Read
+            # again (a new snapshot; the scan has committed, and no scan can take the step now that
+            # its rows are locked): a success that misses that watch would leave it resending an
+            # ask the step ignores (it acted), until it quarantined a saga that had ended well.
+            rows = await self._watches_of(conn, e.saga_id, e.step)
         for w in rows:
             watches, events = choreography.on_answer(defn, w, e, now)
             for nw in watches:
@@ -162,6 +167,12 @@ class Participant:
             # answered before I read my own event that asked for it: a tombstone, so no watch starts later
             await _save_watch(conn, defn, Watch(e.saga_id, e.step, "action", e.attempt, now, e.payload,
                                                 state=choreography.ANSWERED), keep_existing=True)
+
+    @staticmethod
+    async def _watches_of(conn: psycopg.AsyncConnection, saga_id: str, step: int) -> list[Watch]:
+        cur = await conn.execute(f"SELECT {WATCH_COLUMNS} FROM saga_watches WHERE saga_id = %s AND step = %s FOR UPDATE",
+                                 (saga_id, step))
+        return [_watch(r) for r in await cur.fetchall()]
 
     async def _act(self, conn: psycopg.AsyncConnection, defn: SagaDefinition, e: SagaEvent, ask: choreography.Ask,
                    now: float, arrived_while_up: bool = False) -> None:

@@ -1,0 +1,73 @@
+"""A choreographed participant's watches answered in its own database, against its own watch
+scan: a late success read while a scan gives the step up must answer the give-up's watch too.
+
+Seen in CI (the 200-order invariant test, choreographed): orders gave up on charge_payment while
+payments' success waited in its backlog. The success's transaction waited for the scan's row
+lock, but the give-up's own watch (a row the scan inserted) was not in its snapshot; payments,
+asked to undo a step it had done, rightly did nothing, and that watch resent the ask until it
+would have quarantined a saga that had ended well."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from schemas.saga import SagaEvent
+from services.ecommerce.place_order import PLACE_ORDER
+from streams.sagas import choreography_runtime as runtime
+from streams.sagas.choreography import ABANDONED, ANSWERED, Watch
+from streams.sagas.enabled import enabled
+
+pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
+
+ASKER = PLACE_ORDER.steps[0].participant   # orders asks...
+STEP = 1                                   # ...payments to charge
+GIVEN_UP = PLACE_ORDER.steps[STEP].retries + 1   # an attempt past the step's retries: the scan gives up
+
+
+def _watches(dsn: str, saga_id: str) -> dict[tuple[str, bool], str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT phase, cancel_only, state FROM saga_watches WHERE saga_id = %s AND step = %s",
+                            (saga_id, STEP)).fetchall()
+    return {(phase, cancel_only): state for phase, cancel_only, state in rows}
+
+
+async def _wait_until_blocked(watcher: psycopg.AsyncConnection, pid: int, task: asyncio.Task) -> None:
+    deadline = time.monotonic() + 10
+    while not task.done():
+        cur = await watcher.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
+        row = await cur.fetchone()
+        if row is not None and row[0] == "Lock":
+            return
+        assert time.monotonic() < deadline, "the answer neither waited for the scan's lock nor finished"
+        await asyncio.sleep(0.02)
+
+
+def test_a_success_read_while_the_scan_gives_the_step_up_answers_the_give_up(fresh_db):
+    dsn = fresh_db(ASKER)
+    saga_id = str(uuid.uuid4())
+    now = time.time()
+    me = runtime.Participant(enabled(), ASKER)
+    success = SagaEvent(kind="outcome", saga=PLACE_ORDER.name, saga_id=saga_id, step=STEP, action="action",
+                        outcome="succeeded", attempt=1, deadline=now + 60, at=now, payload={"order_id": 1})
+
+    async def run() -> None:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as scan, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as answer, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
+            async with scan.transaction():
+                await runtime._save_watch(scan, PLACE_ORDER, Watch(saga_id, STEP, "action", GIVEN_UP, now - 5,
+                                                                   {"order_id": 1}))
+            async with scan.transaction():   # the scan's transaction stays open until the answer waits on it
+                assert await me.scan_watches(scan, now) == 1
+                answering = asyncio.create_task(me.on_event(answer, success, now))
+                await _wait_until_blocked(watcher, answer.info.backend_pid, answering)
+            await asyncio.wait_for(answering, 10)
+
+    asyncio.run(run())
+    seen = _watches(dsn, saga_id)
+    assert seen == {("action", False): ABANDONED, ("compensation", True): ANSWERED}, (
+        f"expected the give-up's watch answered by the late success; saw {seen}")
