@@ -110,6 +110,18 @@ class GroupOffsets:
         starts = {tp: committed[tp] if committed.get(tp, -1) >= 0 else low for tp, (low, _) in marks.items()}
         return ends, starts
 
+    def _first_to_deliver(self, tp: TP) -> int:
+        low, _ = self.client.get_watermark_offsets(TopicPartition(*tp), timeout=5)
+        [c] = self.client.committed([TopicPartition(*tp)], timeout=5)
+        return max(c.offset, low) if c.offset >= 0 else low
+
+    async def first_to_deliver(self, tp: TP) -> int:
+        """The offset a fresh owner of `tp` must be given first: the group's committed offset (or
+        the log start, when there is none or retention deleted it). Source offsets have no holes
+        (no transactions, no compaction), so a first message above it means one was lost."""
+        async with self.lock:
+            return await asyncio.to_thread(self._first_to_deliver, tp)
+
     async def read(self) -> tuple[dict[TP, int], dict[TP, int]]:
         """(end offset, where the group stands) of each partition assigned to this worker."""
         consumer = self.app.consumer

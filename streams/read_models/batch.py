@@ -6,8 +6,9 @@ from the database once, before the first batch. It returns only when the batch i
 caller may then acknowledge it."""
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from schemas.envelope import MalformedEvent
@@ -17,6 +18,8 @@ from streams.liveness import Liveness
 from streams.read_models import counters, cuts
 from streams.read_models.plugin import ReadModel
 from streams.replicator import BatchOutcome, DeadLetters
+
+log = logging.getLogger(__name__)
 
 
 def skipped_ahead(messages: list[RawMessage], next_offsets: dict[tuple[str, int], int]) -> str | None:
@@ -31,6 +34,19 @@ def skipped_ahead(messages: list[RawMessage], next_offsets: dict[tuple[str, int]
             return f"{m.topic}:{m.partition} delivered offset {m.offset} while {expected} was never delivered"
         next_offsets[tp] = max(expected or 0, m.offset + 1)
     return None
+
+
+async def expect_first(messages: list[RawMessage], next_offsets: dict[tuple[str, int], int],
+                       first_to_deliver: Callable[[tuple[str, int]], Awaitable[int]], name: str) -> None:
+    """Tell `skipped_ahead` where each partition new to this actor must start: Faust commits over
+    a single message lost at the head (faust-streaming #606), and a guard that only compares a
+    message with the one before it cannot see a head (a CI run lost a click so after a kill -9)."""
+    for tp in sorted({(m.topic, m.partition) for m in messages} - next_offsets.keys()):
+        try:
+            next_offsets[tp] = await first_to_deliver(tp)
+        except Exception as exc:  # noqa: BLE001 - the broker away: this start goes unchecked, as before
+            log.warning("read model %s: the group offset of %s:%s is unavailable (%s); its first "
+                        "message is not checked", name, tp[0], tp[1], exc)
 
 
 class ReadModelBatch:

@@ -17,7 +17,7 @@ from streams.durable import EXIT_UNAPPLIABLE, Database
 from streams.faust_app import new_app
 from streams.health import WorkerState
 from streams.liveness import Liveness, install_watchdog, restart_in_place
-from streams.read_models.batch import ReadModelBatch, skipped_ahead
+from streams.read_models.batch import ReadModelBatch, expect_first, skipped_ahead
 from streams.read_models.plugin import ReadModel
 from streams.read_models.tables import DELIVERIES, SOURCE_PARTITION, SourcePartitionTable, delivered
 
@@ -62,6 +62,8 @@ def create_app(model: ReadModel, ws: ReadModelSettings) -> faust.App:
         next_offsets: dict[tuple[str, int], int] = {}
         async for events in stream.noack_take(ws.batch_max, within=ws.batch_within):
             messages = [_raw(e.message) for e in events]
+            # a new actor (a start, a rebalance) expects its first message at the group's offset
+            await expect_first(messages, next_offsets, offsets.first_to_deliver, model.name)
             if lost := skipped_ahead(messages, next_offsets):   # nothing folded nor acknowledged: a fresh
                 restart_in_place(f"read model {model.name}: {lost}")   # process gets it all again, in order
             partitions = {(m.topic, m.partition) for m in messages}
@@ -89,7 +91,7 @@ def create_app(model: ReadModel, ws: ReadModelSettings) -> faust.App:
             liveness.acknowledged(last)
 
     # the changelogs' partitions are assigned too (table recovery) but never acknowledged: not a stall
-    install_watchdog(app, liveness, ws.kafka, frozenset(model.sources))
+    offsets = install_watchdog(app, liveness, ws.kafka, frozenset(model.sources))
 
     @app.page("/healthz")
     async def healthz(web, request):

@@ -82,3 +82,35 @@ def test_a_read_model_batch_that_jumps_past_an_undelivered_message_is_refused():
     assert skipped_ahead(batch(103, 104, 104), seen) is None, "a repeat is harmless"
     assert skipped_ahead(batch(100, 101), seen) is None, "a seek back is harmless"
     assert skipped_ahead(batch(105, 108), seen) == "clicks:1 delivered offset 108 while 106 was never delivered"
+
+
+def test_a_new_actor_whose_first_message_is_past_the_group_offset_is_refused():
+    """The head of a partition: Faust commits over one message lost there (faust-streaming #606)."""
+    import asyncio
+
+    from streams.deadletter import RawMessage
+    from streams.read_models.batch import expect_first, skipped_ahead
+
+    def batch(*offsets):
+        return [RawMessage("clicks", 1, o, b"k", b"v", (), None) for o in offsets]
+
+    asked: list = []
+
+    async def committed_at_100(tp):
+        asked.append(tp)
+        return 100
+
+    async def broker_away(tp):
+        raise OSError("broker transport failure")
+
+    seen: dict = {}
+    asyncio.run(expect_first(batch(101, 102), seen, committed_at_100, "m"))
+    assert skipped_ahead(batch(101, 102), seen) == "clicks:1 delivered offset 101 while 100 was never delivered"
+    started: dict = {}
+    asyncio.run(expect_first(batch(100, 101), started, committed_at_100, "m"))
+    asyncio.run(expect_first(batch(102), started, committed_at_100, "m"))
+    assert asked == [("clicks", 1)] * 2, "asked once per actor and partition, not per batch"
+    assert skipped_ahead(batch(100, 101), started) is None
+    unknown: dict = {}
+    asyncio.run(expect_first(batch(101), unknown, broker_away, "m"))
+    assert skipped_ahead(batch(101), unknown) is None, "without the group offset the start is not checked"
