@@ -79,19 +79,21 @@ def _watch(row: tuple) -> Watch:
 
 
 async def _save_watch(conn: psycopg.AsyncConnection, defn: SagaDefinition, w: Watch, keep_existing: bool = False,
-                      sent_lsn: str | None = None) -> None:
+                      sent_lsn: str | None = None) -> bool:
     """`sent_lsn`: where in the WAL the ask it waits on was written (None: not known, or read back
-    from its topic): until the connector's slot confirms it, the ask is not captured."""
+    from its topic): until the connector's slot confirms it, the ask is not captured. Returns
+    whether a row was written (False: `keep_existing` and the watch was there)."""
     conflict = ("DO NOTHING" if keep_existing else
                 "DO UPDATE SET attempt = EXCLUDED.attempt, deadline = EXCLUDED.deadline, state = EXCLUDED.state, "
                 "retry_pending = EXCLUDED.retry_pending, reason = EXCLUDED.reason, updated_at = clock_timestamp(), "
                 "sent_lsn = EXCLUDED.sent_lsn")
-    await conn.execute(
+    cur = await conn.execute(
         "INSERT INTO saga_watches (saga_id, step, phase, attempt, deadline, payload, state, retry_pending, "
         "cancel_only, reason, saga_type, sent_lsn) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         f"ON CONFLICT (saga_id, step, phase) {conflict}",
         (w.saga_id, w.step, w.phase, w.attempt, datetime.fromtimestamp(w.deadline, tz=UTC), Jsonb(w.payload), w.state,
          w.retry_pending, w.cancel_only, w.reason, defn.name, sent_lsn))
+    return cur.rowcount == 1
 
 
 async def _wal_position(conn: psycopg.AsyncConnection, slot: str | None) -> str | None:
@@ -156,6 +158,14 @@ class Participant:
             # its rows are locked): a success that misses that watch would leave it resending an
             # ask the step ignores (it acted), until it quarantined a saga that had ended well.
             rows = await self._watches_of(conn, e.saga_id, e.step)
+        if not rows and e.action == "action" and e.step > 0 and participant_of(defn, e.step - 1) == self.me:
+            # answered before I read my own event that asked for it: a tombstone, so no watch starts later
+            if await _save_watch(conn, defn, Watch(e.saga_id, e.step, "action", e.attempt, now, e.payload,
+                                                   state=choreography.ANSWERED), keep_existing=True):
+                return
+            # that read-back made the watch while this transaction looked (and committed it first):
+            # answer it, or it would wait on, and resend, an ask already answered
+            rows = await self._watches_of(conn, e.saga_id, e.step)
         for w in rows:
             watches, events = choreography.on_answer(defn, w, e, now)
             for nw in watches:
@@ -163,10 +173,6 @@ class Participant:
                     await _save_watch(conn, defn, nw)
             for ev in events:
                 await _emit(conn, self.me, ev)
-        if not rows and e.action == "action" and e.step > 0 and participant_of(defn, e.step - 1) == self.me:
-            # answered before I read my own event that asked for it: a tombstone, so no watch starts later
-            await _save_watch(conn, defn, Watch(e.saga_id, e.step, "action", e.attempt, now, e.payload,
-                                                state=choreography.ANSWERED), keep_existing=True)
 
     @staticmethod
     async def _watches_of(conn: psycopg.AsyncConnection, saga_id: str, step: int) -> list[Watch]:

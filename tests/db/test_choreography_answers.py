@@ -1,11 +1,15 @@
-"""A choreographed participant's watches answered in its own database, against its own watch
-scan: a late success read while a scan gives the step up must answer the give-up's watch too.
+"""A choreographed participant's watches answered in its own database, against the other
+transactions that make watches: a late success read while a scan gives the step up must answer
+the give-up's watch too, and a success read while the initiator reads back its own start event
+(which makes the watch on step 1) must answer that watch.
 
 Seen in CI (the 200-order invariant test, choreographed): orders gave up on charge_payment while
 payments' success waited in its backlog. The success's transaction waited for the scan's row
 lock, but the give-up's own watch (a row the scan inserted) was not in its snapshot; payments,
 asked to undo a step it had done, rightly did nothing, and that watch resent the ask until it
-would have quarantined a saga that had ended well."""
+would have quarantined a saga that had ended well. And (the same test, the next run): a replay
+answered a watch that had kept waiting on a saga COMPLETED long before: payments' success had
+reached orders while orders read back its start event, each transaction blind to the other's row."""
 from __future__ import annotations
 
 import asyncio
@@ -71,3 +75,28 @@ def test_a_success_read_while_the_scan_gives_the_step_up_answers_the_give_up(fre
     seen = _watches(dsn, saga_id)
     assert seen == {("action", False): ABANDONED, ("compensation", True): ANSWERED}, (
         f"expected the give-up's watch answered by the late success; saw {seen}")
+
+
+def test_a_success_read_while_the_start_event_is_read_back_answers_the_watch_it_makes(fresh_db):
+    dsn = fresh_db(ASKER)
+    saga_id = str(uuid.uuid4())
+    now = time.time()
+    me = runtime.Participant(enabled(), ASKER)
+    started = SagaEvent(kind="outcome", saga=PLACE_ORDER.name, saga_id=saga_id, step=0, action="action",
+                        outcome="succeeded", attempt=1, deadline=now + 60, at=now, payload={"order_id": 1})
+    success = SagaEvent(kind="outcome", saga=PLACE_ORDER.name, saga_id=saga_id, step=STEP, action="action",
+                        outcome="succeeded", attempt=1, deadline=now + 60, at=now, payload={"order_id": 1})
+
+    async def run() -> None:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as read_back, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as answer, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
+            async with read_back.transaction():   # its watch on step 1 written, not yet committed
+                await me.on_event(read_back, started, now)
+                answering = asyncio.create_task(me.on_event(answer, success, now))
+                await _wait_until_blocked(watcher, answer.info.backend_pid, answering)
+            await asyncio.wait_for(answering, 10)
+
+    asyncio.run(run())
+    seen = _watches(dsn, saga_id)
+    assert seen == {("action", False): ANSWERED}, f"expected the start's watch answered by the success; saw {seen}"
