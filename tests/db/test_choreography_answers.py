@@ -50,6 +50,22 @@ async def _wait_until_blocked(watcher: psycopg.AsyncConnection, pid: int, task: 
         await asyncio.sleep(0.02)
 
 
+def _interleaved(dsn: str, holds_lock, waits) -> None:
+    """`holds_lock(conn)` runs in a transaction left open until `waits(conn)` waits on its locks;
+    then it commits and `waits` finishes."""
+    async def run() -> None:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as first, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as second, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
+            async with first.transaction():
+                await holds_lock(first)
+                waiting = asyncio.create_task(waits(second))
+                await _wait_until_blocked(watcher, second.info.backend_pid, waiting)
+            await asyncio.wait_for(waiting, 10)
+
+    asyncio.run(run())
+
+
 def test_a_success_read_while_the_scan_gives_the_step_up_answers_the_give_up(fresh_db):
     dsn = fresh_db(ASKER)
     saga_id = str(uuid.uuid4())
@@ -58,20 +74,17 @@ def test_a_success_read_while_the_scan_gives_the_step_up_answers_the_give_up(fre
     success = SagaEvent(kind="outcome", saga=PLACE_ORDER.name, saga_id=saga_id, step=STEP, action="action",
                         outcome="succeeded", attempt=1, deadline=now + 60, at=now, payload={"order_id": 1})
 
-    async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as scan, \
-                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as answer, \
-                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
-            async with scan.transaction():
-                await runtime._save_watch(scan, PLACE_ORDER, Watch(saga_id, STEP, "action", GIVEN_UP, now - 5,
-                                                                   {"order_id": 1}))
-            async with scan.transaction():   # the scan's transaction stays open until the answer waits on it
-                assert await me.scan_watches(scan, now) == 1
-                answering = asyncio.create_task(me.on_event(answer, success, now))
-                await _wait_until_blocked(watcher, answer.info.backend_pid, answering)
-            await asyncio.wait_for(answering, 10)
+    async def watching() -> None:   # committed before: the answer's statement sees the row and waits on its lock
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await runtime._save_watch(conn, PLACE_ORDER, Watch(saga_id, STEP, "action", GIVEN_UP, now - 5,
+                                                               {"order_id": 1}))
 
-    asyncio.run(run())
+    async def scan(conn) -> None:
+        assert await me.scan_watches(conn, now) == 1
+
+    asyncio.run(watching())
+
+    _interleaved(dsn, scan, lambda conn: me.on_event(conn, success, now))
     seen = _watches(dsn, saga_id)
     assert seen == {("action", False): ABANDONED, ("compensation", True): ANSWERED}, (
         f"expected the give-up's watch answered by the late success; saw {seen}")
@@ -87,16 +100,6 @@ def test_a_success_read_while_the_start_event_is_read_back_answers_the_watch_it_
     success = SagaEvent(kind="outcome", saga=PLACE_ORDER.name, saga_id=saga_id, step=STEP, action="action",
                         outcome="succeeded", attempt=1, deadline=now + 60, at=now, payload={"order_id": 1})
 
-    async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as read_back, \
-                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as answer, \
-                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as watcher:
-            async with read_back.transaction():   # its watch on step 1 written, not yet committed
-                await me.on_event(read_back, started, now)
-                answering = asyncio.create_task(me.on_event(answer, success, now))
-                await _wait_until_blocked(watcher, answer.info.backend_pid, answering)
-            await asyncio.wait_for(answering, 10)
-
-    asyncio.run(run())
+    _interleaved(dsn, lambda conn: me.on_event(conn, started, now), lambda conn: me.on_event(conn, success, now))
     seen = _watches(dsn, saga_id)
     assert seen == {("action", False): ANSWERED}, f"expected the start's watch answered by the success; saw {seen}"
