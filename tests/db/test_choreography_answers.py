@@ -24,6 +24,7 @@ from services.ecommerce.place_order import PLACE_ORDER
 from streams.sagas import choreography_runtime as runtime
 from streams.sagas.choreography import ABANDONED, ANSWERED, Watch
 from streams.sagas.enabled import enabled
+from tests.db.locks import wait_until_blocked
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
 
@@ -39,17 +40,6 @@ def _watches(dsn: str, saga_id: str) -> dict[tuple[str, bool], str]:
     return {(phase, cancel_only): state for phase, cancel_only, state in rows}
 
 
-async def _wait_until_blocked(watcher: psycopg.AsyncConnection, pid: int, task: asyncio.Task) -> None:
-    deadline = time.monotonic() + 10
-    while not task.done():
-        cur = await watcher.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,))
-        row = await cur.fetchone()
-        if row is not None and row[0] == "Lock":
-            return
-        assert time.monotonic() < deadline, "the answer neither waited for the scan's lock nor finished"
-        await asyncio.sleep(0.02)
-
-
 def _interleaved(dsn: str, holds_lock, waits) -> None:
     """`holds_lock(conn)` runs in a transaction left open until `waits(conn)` waits on its locks;
     then it commits and `waits` finishes."""
@@ -60,7 +50,7 @@ def _interleaved(dsn: str, holds_lock, waits) -> None:
             async with first.transaction():
                 await holds_lock(first)
                 waiting = asyncio.create_task(waits(second))
-                await _wait_until_blocked(watcher, second.info.backend_pid, waiting)
+                await wait_until_blocked(watcher, second.info.backend_pid, waiting, "the answer")
             await asyncio.wait_for(waiting, 10)
 
     asyncio.run(run())

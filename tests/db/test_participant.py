@@ -14,6 +14,7 @@ from services.ecommerce.payments.handlers import HANDLERS
 from streams.sagas import participant
 from streams.sagas.participant import COMPENSATED_FIRST
 from tests.db.changes import command
+from tests.db.locks import wait_until_blocked
 
 pytestmark = [pytest.mark.db, pytest.mark.timeout(60)]
 
@@ -132,15 +133,7 @@ def test_a_compensation_arriving_while_its_action_runs_waits_for_it_and_then_und
             action = asyncio.create_task(participant.handle(a, handlers, charge(saga)))
             await asyncio.wait_for(inside.wait(), 10)
             compensation = asyncio.create_task(participant.handle(b, handlers, refund(saga)))
-            deadline = time.monotonic() + 10
-            while not compensation.done():  # until it waits on a lock (or, wrongly, went ahead)
-                cur = await watcher.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
-                                            (b.info.backend_pid,))
-                row = await cur.fetchone()
-                if row is not None and row[0] == "Lock":
-                    break
-                assert time.monotonic() < deadline, "the compensation neither waited nor finished"
-                await asyncio.sleep(0.02)
+            await wait_until_blocked(watcher, b.info.backend_pid, compensation, "the compensation")
             release.set()
             return await action, await compensation
 
